@@ -9,20 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-typedef enum {
-    CELER_OK = 0,
-    CELER_ERR_IO,          /* file missing, unreadable, mmap failed */
-    CELER_ERR_FORMAT,      /* malformed file or data */
-    CELER_ERR_UNSUPPORTED, /* valid but not supported (architecture, tensor type) */
-    CELER_ERR_INVALID_ARG, /* bad argument from the caller */
-    CELER_ERR_NOMEM,       /* allocation failed or a size overflowed */
-    CELER_ERR_RANGE,       /* out of range: context full, token id, ... */
-    CELER_ERR_CANCELLED,   /* the caller asked to stop */
-} celer_status;
-
-typedef struct {
-    char msg[512]; /* one line, no trailing newline */
-} celer_error;
+#include "celer_status.h"
 
 /* Formats the message into err (if not NULL) and returns status, so callers can write
  * `return celer_error_set(err, CELER_ERR_FORMAT, "%s: ...", path);`. */

@@ -1,0 +1,167 @@
+/* forward.c: the CPU backend: a Llama-family forward pass over a batch, op by op.
+ *
+ * For a batch of n tokens (any mix of sequences):
+ *   x = embed(tokens)
+ *   per layer: x += Wo · attention(rope(Wq·norm(x)), rope(Wk·norm(x)) → cache, Wv·norm(x) → cache)
+ *              x += Wdown · (silu(Wgate·norm(x)) * Wup·norm(x))
+ *   logits = Wout · norm(x)   (only for tokens that want them)
+ * All scratch is allocated in init for n_batch tokens; forward allocates nothing.
+ * Tests: tests/test_forward.c, tests/test_parity.c. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/backend.h"
+#include "backend/cpu/ops.h"
+#include "core/half.h"
+#include "quant/quant.h"
+
+struct backend {
+    const model *m;
+    threadpool *pool;
+    int32_t n_batch;
+    int32_t n_ctx;
+    float *x;      /* (n_batch, n_embd) residual stream */
+    float *xn;     /* (n_batch, n_embd) normed */
+    float *q;      /* (n_batch, n_head * head_dim) */
+    float *k;      /* (n_batch, n_head_kv * head_dim) */
+    float *v;      /* (n_batch, n_head_kv * head_dim) */
+    float *att;    /* (n_batch, n_head * head_dim) */
+    float *proj;   /* (n_batch, n_embd) */
+    float *gate;   /* (n_batch, n_ff) */
+    float *up;     /* (n_batch, n_ff) */
+    float *scores; /* (n_threads, n_ctx) */
+    float *out_x;  /* (n_batch, n_embd) normed rows of the tokens that want logits */
+    void *scratch; /* quantized activations, the largest any matmul needs */
+};
+
+static void cpu_free(backend *b) {
+    if (!b) return;
+    threadpool_free(b->pool);
+    float *bufs[] = {b->x, b->xn, b->q, b->k, b->v, b->att, b->proj, b->gate, b->up, b->scores, b->out_x};
+    for (size_t i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++) free(bufs[i]);
+    free(b->scratch);
+    free(b);
+}
+
+static size_t max_scratch(const model *m, int64_t n) {
+    const model_hparams *hp = &m->hp;
+    size_t best = cpu_matmul_scratch_bytes(m->output.type, hp->n_embd, n);
+    for (int il = 0; il < hp->n_layer; il++) {
+        const model_layer *l = &m->layers[il];
+        const model_tensor *ws[] = {&l->wq, &l->wk, &l->wv, &l->wo, &l->w_gate, &l->w_up, &l->w_down};
+        for (size_t i = 0; i < sizeof(ws) / sizeof(ws[0]); i++) {
+            size_t s = cpu_matmul_scratch_bytes(ws[i]->type, ws[i]->ne[0], n);
+            if (s > best) best = s;
+        }
+    }
+    return best;
+}
+
+static celer_status cpu_init(backend **out, const model *m, const backend_config *cfg, celer_error *err) {
+    *out = NULL;
+    backend *b = calloc(1, sizeof(*b));
+    if (!b) return celer_error_set(err, CELER_ERR_NOMEM, "cpu backend: out of memory");
+    celer_status st = threadpool_init(&b->pool, cfg->n_threads, err);
+    if (st != CELER_OK) {
+        free(b);
+        return st;
+    }
+    const model_hparams *hp = &m->hp;
+    size_t n = (size_t)cfg->n_batch, q_dim = (size_t)hp->n_head * hp->head_dim, kv_dim = (size_t)hp->n_head_kv * hp->head_dim;
+    b->m = m;
+    b->n_batch = cfg->n_batch;
+    b->n_ctx = cfg->n_ctx;
+    b->x = malloc(n * hp->n_embd * sizeof(float));
+    b->xn = malloc(n * hp->n_embd * sizeof(float));
+    b->q = malloc(n * q_dim * sizeof(float));
+    b->k = malloc(n * kv_dim * sizeof(float));
+    b->v = malloc(n * kv_dim * sizeof(float));
+    b->att = malloc(n * q_dim * sizeof(float));
+    b->proj = malloc(n * hp->n_embd * sizeof(float));
+    b->gate = malloc(n * hp->n_ff * sizeof(float));
+    b->up = malloc(n * hp->n_ff * sizeof(float));
+    b->scores = malloc((size_t)cfg->n_threads * (size_t)cfg->n_ctx * sizeof(float));
+    b->out_x = malloc(n * hp->n_embd * sizeof(float));
+    b->scratch = malloc(max_scratch(m, cfg->n_batch));
+    if (!b->x || !b->xn || !b->q || !b->k || !b->v || !b->att || !b->proj || !b->gate || !b->up || !b->scores || !b->out_x ||
+        !b->scratch) {
+        cpu_free(b);
+        return celer_error_set(err, CELER_ERR_NOMEM, "cpu backend: out of memory for a batch of %d tokens", cfg->n_batch);
+    }
+    *out = b;
+    return CELER_OK;
+}
+
+static void embed(backend *b, const celer_batch *batch) {
+    const model_tensor *e = &b->m->tok_embd;
+    const quant_traits *tr = quant_get_traits(e->type);
+    for (int32_t i = 0; i < batch->n_tokens; i++)
+        tr->dequantize_row((const char *)e->data + (size_t)batch->token[i] * e->row_bytes, b->x + (size_t)i * e->ne[0], e->ne[0]);
+}
+
+/* K and V rows of the batch go to the cache as fp16. */
+static void store_kv(backend *b, kv_cache *kv, const celer_batch *batch, int32_t layer) {
+    int64_t kv_dim = (int64_t)b->m->hp.n_head_kv * b->m->hp.head_dim;
+    for (int32_t i = 0; i < batch->n_tokens; i++) {
+        uint16_t *k = kv_cache_k(kv, layer, batch->seq_id[i], batch->pos[i]);
+        uint16_t *v = kv_cache_v(kv, layer, batch->seq_id[i], batch->pos[i]);
+        for (int64_t d = 0; d < kv_dim; d++) {
+            k[d] = celer_fp32_to_fp16(b->k[i * kv_dim + d]);
+            v[d] = celer_fp32_to_fp16(b->v[i * kv_dim + d]);
+        }
+    }
+}
+
+static void attention_block(backend *b, kv_cache *kv, const celer_batch *batch, int32_t il) {
+    const model_hparams *hp = &b->m->hp;
+    const model_layer *l = &b->m->layers[il];
+    int64_t n = batch->n_tokens, q_dim = (int64_t)hp->n_head * hp->head_dim, kv_dim = (int64_t)hp->n_head_kv * hp->head_dim;
+    cpu_rmsnorm(b->xn, b->x, l->attn_norm.data, n, hp->n_embd, hp->norm_eps);
+    cpu_matmul(b->pool, &l->wq, b->xn, n, b->q, b->scratch);
+    cpu_matmul(b->pool, &l->wk, b->xn, n, b->k, b->scratch);
+    cpu_matmul(b->pool, &l->wv, b->xn, n, b->v, b->scratch);
+    if (hp->qkv_bias) {
+        cpu_add_bias(b->q, l->bq.data, n, q_dim);
+        cpu_add_bias(b->k, l->bk.data, n, kv_dim);
+        cpu_add_bias(b->v, l->bv.data, n, kv_dim);
+    }
+    cpu_rope(b->q, batch->pos, n, hp->n_head, hp, b->m->rope_freq_factors);
+    cpu_rope(b->k, batch->pos, n, hp->n_head_kv, hp, b->m->rope_freq_factors);
+    store_kv(b, kv, batch, il);
+    cpu_attention_args args = {.q = b->q, .out = b->att, .pos = batch->pos, .seq_id = batch->seq_id, .n = n, .layer = il,
+                               .n_ctx = b->n_ctx, .hp = hp, .kv = kv, .scores = b->scores};
+    cpu_attention(b->pool, &args);
+    cpu_matmul(b->pool, &l->wo, b->att, n, b->proj, b->scratch);
+    for (int64_t i = 0; i < n * hp->n_embd; i++) b->x[i] += b->proj[i];
+}
+
+static void ffn_block(backend *b, int64_t n, int32_t il) {
+    const model_hparams *hp = &b->m->hp;
+    const model_layer *l = &b->m->layers[il];
+    cpu_rmsnorm(b->xn, b->x, l->ffn_norm.data, n, hp->n_embd, hp->norm_eps);
+    cpu_matmul(b->pool, &l->w_gate, b->xn, n, b->gate, b->scratch);
+    cpu_matmul(b->pool, &l->w_up, b->xn, n, b->up, b->scratch);
+    cpu_silu_mul(b->gate, b->up, n * hp->n_ff);
+    cpu_matmul(b->pool, &l->w_down, b->gate, n, b->proj, b->scratch);
+    for (int64_t i = 0; i < n * hp->n_embd; i++) b->x[i] += b->proj[i];
+}
+
+static celer_status cpu_forward(backend *b, kv_cache *kv, const celer_batch *batch, float *logits, celer_error *err) {
+    const model_hparams *hp = &b->m->hp;
+    if (batch->n_tokens < 1 || batch->n_tokens > b->n_batch)
+        return celer_error_set(err, CELER_ERR_INVALID_ARG, "batch of %d tokens: must be 1..%d", batch->n_tokens, b->n_batch);
+    embed(b, batch);
+    for (int32_t il = 0; il < hp->n_layer; il++) {
+        attention_block(b, kv, batch, il);
+        ffn_block(b, batch->n_tokens, il);
+    }
+    int64_t n_out = 0;
+    for (int32_t i = 0; i < batch->n_tokens; i++)
+        if (batch->logits[i]) memcpy(b->out_x + n_out++ * hp->n_embd, b->x + (int64_t)i * hp->n_embd, (size_t)hp->n_embd * sizeof(float));
+    if (n_out == 0) return CELER_OK;
+    cpu_rmsnorm(b->xn, b->out_x, b->m->output_norm.data, n_out, hp->n_embd, hp->norm_eps);
+    cpu_matmul(b->pool, &b->m->output, b->xn, n_out, logits, b->scratch);
+    return CELER_OK;
+}
+
+const backend_ops backend_cpu = {.name = "cpu", .init = cpu_init, .forward = cpu_forward, .free = cpu_free};

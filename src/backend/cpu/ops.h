@@ -1,0 +1,51 @@
+/* ops.h: the CPU backend's operations, scalar reference versions, threaded over rows.
+ *
+ * Numerics follow ggml's CPU backend so results can be compared with llama.cpp:
+ * activations are quantized to the weight type's vec_dot_type before a matrix product,
+ * RMSNorm sums in double, attention rounds queries and probabilities to fp16 as ggml's
+ * f16 KV-cache path does. Faster kernels replace these one by one and are tested
+ * against them. Tests: tests/test_ops.c. */
+#ifndef CELER_BACKEND_CPU_OPS_H
+#define CELER_BACKEND_CPU_OPS_H
+
+#include <stdint.h>
+
+#include "core/threadpool.h"
+#include "engine/kv_cache.h"
+#include "model/model.h"
+
+/* out (n, dim) = x (n, dim) / rms(x) * weight (dim). */
+void cpu_rmsnorm(float *out, const float *x, const float *weight, int64_t n, int64_t dim, float eps);
+
+/* Bytes of scratch cpu_matmul needs to quantize n rows of dim activations for w's type. */
+size_t cpu_matmul_scratch_bytes(uint32_t type, int64_t dim, int64_t n);
+
+/* y (n, w.ne[1]) = x (n, w.ne[0]) · wᵀ; scratch: cpu_matmul_scratch_bytes(...) bytes. */
+void cpu_matmul(threadpool *pool, const model_tensor *w, const float *x, int64_t n, float *y, void *scratch);
+
+/* x (n, dim) += bias (dim). */
+void cpu_add_bias(float *x, const float *bias, int64_t n, int64_t dim);
+
+/* Rotary embedding in place on x (n, n_heads, head_dim) at positions pos (n). */
+void cpu_rope(float *x, const int32_t *pos, int64_t n, int32_t n_heads, const model_hparams *hp, const float *freq_factors);
+
+/* h (n, dim) = silu(gate) * up, in place into gate. */
+void cpu_silu_mul(float *gate, const float *up, int64_t n);
+
+/* out (n, n_head * head_dim): causal attention of q (n, n_head * head_dim) over each
+ * token's sequence in the KV cache, positions 0..pos[i]. scores: (n_threads, n_ctx). */
+typedef struct {
+    const float *q;
+    float *out;
+    const int32_t *pos;
+    const int32_t *seq_id;
+    int64_t n;
+    int32_t layer;
+    int32_t n_ctx;
+    const model_hparams *hp;
+    kv_cache *kv;
+    float *scores;
+} cpu_attention_args;
+void cpu_attention(threadpool *pool, const cpu_attention_args *a);
+
+#endif
