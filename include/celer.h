@@ -56,6 +56,8 @@ celer_status celer_tokenize(const celer_model *m, const char *text, size_t len, 
 /* Bytes of one token (not NUL-terminated; may be part of a UTF-8 character). */
 celer_status celer_token_piece(const celer_model *m, int32_t token, const char **bytes, size_t *len, celer_error *err);
 bool celer_token_is_eog(const celer_model *m, int32_t token);
+int32_t celer_token_bos(const celer_model *m); /* -1 if the model has none */
+bool celer_model_adds_bos(const celer_model *m); /* whether add_special prepends BOS */
 
 /* Renders chat messages with the model's template (or template_name when not NULL, e.g.
  * "chatml", "llama3"); add_assistant opens the assistant's turn. *out is malloc'd. */

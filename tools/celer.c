@@ -1,0 +1,34 @@
+/* celer.c: the `celer` command: dispatches to its subcommands. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static void usage(FILE *out) {
+    fprintf(out,
+            "usage: celer <command> [options]\n"
+            "\n"
+            "commands:\n"
+            "  run       generate text or chat with a model (streams to stdout)\n"
+            "  inspect   print a GGUF file's metadata and tensor table\n"
+            "  ppl       perplexity of a model over a text file (llama-perplexity's method)\n"
+            "\n"
+            "`celer <command> --help` lists the command's options and their defaults.\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "run") == 0) return cmd_run(argc - 1, argv + 1);
+    if (strcmp(cmd, "inspect") == 0) return cmd_inspect(argc - 1, argv + 1);
+    if (strcmp(cmd, "ppl") == 0) return cmd_ppl(argc - 1, argv + 1);
+    if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    fprintf(stderr, "celer: unknown command '%s' (try `celer --help`)\n", cmd);
+    return 2;
+}

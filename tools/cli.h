@@ -1,0 +1,28 @@
+/* cli.h: shared pieces of the `celer` command's subcommands: option parsing helpers
+ * that turn a bad value into a one-line error, and the subcommand entry points. */
+#ifndef CELER_TOOLS_CLI_H
+#define CELER_TOOLS_CLI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define CELER_DEFAULT_MODEL "models/SmolLM2-135M-Instruct.Q4_1.gguf"
+
+int cmd_run(int argc, char **argv);
+int cmd_inspect(int argc, char **argv);
+int cmd_ppl(int argc, char **argv);
+
+/* Each parses value for option name; on failure prints "celer <cmd>: ..." and returns false. */
+bool cli_parse_int(const char *cmd, const char *name, const char *value, long long min, long long max, int32_t *out);
+bool cli_parse_u64(const char *cmd, const char *name, const char *value, uint64_t *out);
+bool cli_parse_float(const char *cmd, const char *name, const char *value, double min, double max, float *out);
+/* The value after argv[*i] for option argv[*i]; NULL (with an error printed) if missing. */
+const char *cli_value(const char *cmd, int argc, char **argv, int *i);
+/* Reads a whole file into a NUL-terminated malloc'd buffer; NULL with an error printed. */
+char *cli_read_file(const char *cmd, const char *path, size_t *len);
+/* The model path: -m, else $CELER_MODEL, else the default download location. */
+const char *cli_model_path(const char *given);
+/* Peak resident set size in MiB. */
+double cli_peak_rss_mib(void);
+
+#endif
