@@ -4,6 +4,7 @@
 #define CELER_TOOLS_CLI_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define CELER_DEFAULT_MODEL "models/SmolLM2-135M-Instruct.Q4_1.gguf"
