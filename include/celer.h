@@ -80,6 +80,8 @@ void celer_context_params_default(celer_context_params *p);
 celer_status celer_context_new(celer_model *m, const celer_context_params *p, celer_context **out, celer_error *err);
 void celer_context_free(celer_context *ctx);
 int32_t celer_context_n_ctx(const celer_context *ctx);
+int32_t celer_context_n_batch(const celer_context *ctx);
+const celer_model *celer_context_model(const celer_context *ctx);
 uint64_t celer_context_kv_bytes(const celer_context *ctx);
 
 /* Runs the batch through the model and appends it to the KV cache. Each sequence's
@@ -130,6 +132,23 @@ typedef bool (*celer_token_fn)(void *user, int32_t token, const char *text, size
 celer_status celer_generate(celer_context *ctx, int32_t seq, const int32_t *prompt, size_t n_prompt,
                             const celer_generate_params *p, celer_token_fn on_token, void *user,
                             celer_generate_stats *stats, celer_error *err);
+
+/* ---- perplexity ----
+ * llama-perplexity's method: tokens split into n_chunks chunks of n_ctx, the first token
+ * of each replaced by BOS when the model adds one, the second half of each scored. The
+ * context needs n_ctx positions on sequence 0 (which it clears). */
+typedef struct {
+    int32_t n_chunks;   /* chunks evaluated */
+    long long n_scored; /* tokens scored */
+    double ppl;
+    double ppl_stderr;  /* standard error of ppl */
+} celer_ppl_result;
+
+/* Called after each chunk with the running perplexity; return false to stop. */
+typedef bool (*celer_ppl_fn)(void *user, int32_t chunk, double running_ppl);
+
+celer_status celer_perplexity(celer_context *ctx, const int32_t *tokens, size_t n_tokens, int32_t n_ctx, int32_t n_chunks,
+                              celer_ppl_fn on_chunk, void *user, celer_ppl_result *out, celer_error *err);
 
 #ifdef __cplusplus
 }

@@ -2,7 +2,6 @@
  * llama.cpp's llama-perplexity does (first token of a chunk replaced by BOS when the
  * model adds one, only the second half of each chunk scored, standard error of the
  * mean negative log-likelihood), so the two tools' figures compare directly. */
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,76 +65,29 @@ static int ppl_parse(int argc, char **argv, ppl_options *o) {
     return 0;
 }
 
-/* -log p(token) from one row of logits, in double like llama-perplexity. */
-static double nll_of(const float *logits, int32_t n_vocab, int32_t token) {
-    float max = logits[0];
-    for (int32_t i = 1; i < n_vocab; i++) max = logits[i] > max ? logits[i] : max;
-    double sum = 0.0;
-    for (int32_t i = 0; i < n_vocab; i++) sum += exp((double)(logits[i] - max));
-    return -((double)(logits[token] - max) - log(sum));
+static bool print_chunk(void *user, int32_t chunk, double running_ppl) {
+    double *t0 = user;
+    if (chunk == 0) fprintf(stderr, "celer ppl: %.2f s per chunk\n", celer_time_s() - *t0);
+    printf("[%d]%.4f,", chunk + 1, running_ppl);
+    fflush(stdout);
+    return true;
 }
 
-/* Evaluates chunk [start, start + n_ctx) and adds the second half's NLL. */
-static celer_status ppl_chunk(celer_context *ctx, celer_batch *b, const int32_t *tokens, int32_t n_ctx, int32_t n_vocab,
-                              int32_t bos, double *nll, double *nll2, celer_error *err) {
-    const int32_t first = n_ctx / 2;
-    celer_seq_truncate(ctx, 0, 0);
-    for (int32_t j = 0; j < n_ctx;) {
-        celer_batch_clear(b);
-        for (; j < n_ctx && b->n_tokens < b->capacity; j++)
-            celer_batch_add(b, j == 0 && bos >= 0 ? bos : tokens[j], j, 0, j >= first && j < n_ctx - 1, NULL);
-        celer_status st = celer_decode(ctx, b, err);
-        if (st != CELER_OK) return st;
-        for (int32_t i = 0, out = 0; i < b->n_tokens; i++) {
-            if (!b->logits[i]) continue;
-            double v = nll_of(celer_get_logits(ctx, out++), n_vocab, tokens[b->pos[i] + 1]);
-            *nll += v;
-            *nll2 += v * v;
-        }
-    }
-    return CELER_OK;
-}
-
-static int ppl_run(const ppl_options *o, celer_model *m, celer_context *ctx, const int32_t *tokens, size_t n_tokens) {
-    const int32_t n_ctx = o->ctx.n_ctx, n_vocab = celer_model_n_vocab(m);
-    if (n_tokens < 2 * (size_t)n_ctx) {
-        fprintf(stderr, "celer ppl: '%s' has %zu tokens; a context of %d needs at least %d\n", o->text_path, n_tokens, n_ctx, 2 * n_ctx);
-        return 1;
-    }
-    int32_t n_chunk = (int32_t)(n_tokens / (size_t)n_ctx);
-    if (o->n_chunks >= 0 && o->n_chunks < n_chunk) n_chunk = o->n_chunks;
-    int32_t bos = celer_model_adds_bos(m) ? celer_token_bos(m) : -1;
-    celer_batch b;
+static int ppl_run(const ppl_options *o, celer_context *ctx, const int32_t *tokens, size_t n_tokens) {
     celer_error err = {0};
-    if (celer_batch_init(&b, o->ctx.n_batch, &err) != CELER_OK) {
-        fprintf(stderr, "celer ppl: %s\n", err.msg);
+    celer_ppl_result r;
+    fprintf(stderr, "celer ppl: %zu tokens, chunks of %d, scoring the last %d tokens of each\n", n_tokens, o->ctx.n_ctx,
+            o->ctx.n_ctx - o->ctx.n_ctx / 2 - 1);
+    double t0 = celer_time_s();
+    celer_status st = celer_perplexity(ctx, tokens, n_tokens, o->ctx.n_ctx, o->n_chunks, print_chunk, &t0, &r, &err);
+    printf("\n");
+    if (st != CELER_OK) {
+        fprintf(stderr, "celer ppl: %s: %s\n", o->text_path, err.msg);
         return 1;
     }
-    fprintf(stderr, "celer ppl: %zu tokens, %d chunks of %d, scoring the last %d tokens of each\n", n_tokens, n_chunk, n_ctx,
-            n_ctx - n_ctx / 2 - 1);
-    double nll = 0.0, nll2 = 0.0, t0 = celer_time_s();
-    long long count = 0;
-    int rc = 0;
-    for (int32_t i = 0; i < n_chunk; i++) {
-        if (ppl_chunk(ctx, &b, tokens + (size_t)i * n_ctx, n_ctx, n_vocab, bos, &nll, &nll2, &err) != CELER_OK) {
-            fprintf(stderr, "\nceler ppl: chunk %d: %s\n", i, err.msg);
-            rc = 1;
-            break;
-        }
-        count += n_ctx - n_ctx / 2 - 1;
-        if (i == 0) fprintf(stderr, "celer ppl: %.2f s per chunk, about %.1f min in all\n", celer_time_s() - t0, (celer_time_s() - t0) * n_chunk / 60.0);
-        printf("[%d]%.4f,", i + 1, exp(nll / (double)count));
-        fflush(stdout);
-    }
-    printf("\n");
-    if (rc == 0) {
-        double mean = nll / (double)count, var = nll2 / (double)count - mean * mean;
-        double ppl = exp(mean);
-        if (var > 0 && count > 1) printf("Final estimate: PPL = %.4f +/- %.5f\n", ppl, sqrt(var / (double)(count - 1)) * ppl);
-        else printf("Final estimate: PPL = %.4f\n", ppl);
-    }
-    celer_batch_free(&b);
-    return rc;
+    printf("Final estimate: PPL = %.4f +/- %.5f\n", r.ppl, r.ppl_stderr);
+    fprintf(stderr, "celer ppl: %d chunks, %lld tokens scored in %.1f s\n", r.n_chunks, r.n_scored, celer_time_s() - t0);
+    return 0;
 }
 
 int cmd_ppl(int argc, char **argv) {
@@ -164,7 +116,7 @@ int cmd_ppl(int argc, char **argv) {
         fprintf(stderr, "celer ppl: %s\n", err.msg);
         rc = 1;
     } else {
-        rc = ppl_run(&o, m, ctx, tokens, n_tokens);
+        rc = ppl_run(&o, ctx, tokens, n_tokens);
     }
     free(tokens);
     free(text);
