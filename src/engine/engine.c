@@ -192,6 +192,8 @@ void celer_context_free(celer_context *ctx) {
 }
 
 int32_t celer_context_n_ctx(const celer_context *ctx) { return ctx->n_ctx; }
+int32_t celer_context_n_batch(const celer_context *ctx) { return ctx->n_batch; }
+const celer_model *celer_context_model(const celer_context *ctx) { return ctx->model; }
 uint64_t celer_context_kv_bytes(const celer_context *ctx) { return kv_cache_bytes(ctx->kv); }
 
 celer_status celer_decode(celer_context *ctx, const celer_batch *batch, celer_error *err) {
