@@ -1,0 +1,174 @@
+/* test_ops.c: the CPU reference ops against plain double-precision formulas: RMSNorm,
+ * rotary embedding (both pairings, frequency factors), causal attention over the paged
+ * fp16 cache, matrix products for every weight type (vs dequantized weights and
+ * dequantized quantized activations), SiLU-gate. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/cpu/ops.h"
+#include "core/half.h"
+#include "quant/quant.h"
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+static float frand(void) { /* uniform in [-1, 1) */
+    rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull;
+    return (float)((rng_state >> 40) / (double)(1ull << 24)) * 2.0f - 1.0f;
+}
+
+static void test_rmsnorm(void **state) {
+    (void)state;
+    enum { N = 3, D = 37 };
+    float x[N * D], w[D], out[N * D];
+    for (int i = 0; i < N * D; i++) x[i] = 3.0f * frand();
+    for (int i = 0; i < D; i++) w[i] = frand();
+    cpu_rmsnorm(out, x, w, N, D, 1e-5f);
+    for (int t = 0; t < N; t++) {
+        double ss = 0;
+        for (int j = 0; j < D; j++) ss += (double)x[t * D + j] * x[t * D + j];
+        double scale = 1.0 / sqrt(ss / D + 1e-5);
+        for (int j = 0; j < D; j++) assert_float_equal(out[t * D + j], x[t * D + j] * scale * w[j], 1e-5);
+    }
+}
+
+static void check_rope(rope_pairing pairs, bool factors) {
+    model_hparams hp = {.head_dim = 16, .n_rot = 12, .rope_pairs = pairs, .rope_freq_base = 10000.0f, .rope_freq_scale = 0.5f};
+    enum { N = 2, H = 3 };
+    float x[N * H * 16], orig[N * H * 16], ff[6] = {1, 2, 4, 1, 8, 1};
+    int32_t pos[N] = {0, 37};
+    for (int i = 0; i < N * H * 16; i++) orig[i] = x[i] = frand();
+    cpu_rope(x, pos, N, H, &hp, factors ? ff : NULL);
+    for (int t = 0; t < N; t++)
+        for (int h = 0; h < H; h++) {
+            const float *o = orig + (t * H + h) * 16;
+            const float *r = x + (t * H + h) * 16;
+            for (int i = 0; i < 6; i++) {
+                double theta = 0.5 * pos[t] * pow(10000.0, -2.0 * i / 12.0) / (factors ? ff[i] : 1.0);
+                int a = pairs == ROPE_PAIRS_ADJACENT ? 2 * i : i, b = pairs == ROPE_PAIRS_ADJACENT ? 2 * i + 1 : i + 6;
+                assert_float_equal(r[a], o[a] * cos(theta) - o[b] * sin(theta), 1e-4);
+                assert_float_equal(r[b], o[a] * sin(theta) + o[b] * cos(theta), 1e-4);
+            }
+            for (int i = 12; i < 16; i++) assert_true(r[i] == o[i]); /* past n_rot: untouched */
+        }
+}
+
+static void test_rope(void **state) {
+    (void)state;
+    check_rope(ROPE_PAIRS_ADJACENT, false);
+    check_rope(ROPE_PAIRS_HALVES, false);
+    check_rope(ROPE_PAIRS_ADJACENT, true);
+}
+
+static void test_attention(void **state) {
+    (void)state;
+    enum { HD = 8, NH = 4, NKV = 2, NPOS = 21 };
+    model_hparams hp = {.head_dim = HD, .n_head = NH, .n_head_kv = NKV};
+    kv_cache *kv = NULL;
+    assert_int_equal(kv_cache_init(&kv, 1, NKV * HD, 64, 2, NULL), CELER_OK);
+    celer_batch b;
+    assert_int_equal(celer_batch_init(&b, NPOS, NULL), CELER_OK);
+    for (int p = 0; p < NPOS; p++) celer_batch_add(&b, 0, p, 1, true, NULL);
+    assert_int_equal(kv_cache_reserve(kv, &b, NULL), CELER_OK);
+    static float k[NPOS][NKV * HD], v[NPOS][NKV * HD], q[NPOS * NH * HD], out[NPOS * NH * HD];
+    for (int p = 0; p < NPOS; p++)
+        for (int d = 0; d < NKV * HD; d++) {
+            k[p][d] = celer_fp16_to_fp32(celer_fp32_to_fp16(2.0f * frand()));
+            v[p][d] = celer_fp16_to_fp32(celer_fp32_to_fp16(frand()));
+            kv_cache_k(kv, 0, 1, p)[d] = celer_fp32_to_fp16(k[p][d]);
+            kv_cache_v(kv, 0, 1, p)[d] = celer_fp32_to_fp16(v[p][d]);
+        }
+    for (int i = 0; i < NPOS * NH * HD; i++) q[i] = 2.0f * frand();
+    threadpool *pool = NULL;
+    assert_int_equal(threadpool_init(&pool, 2, NULL), CELER_OK);
+    float scores[2 * 64];
+    cpu_attention_args a = {.q = q, .out = out, .pos = b.pos, .seq_id = b.seq_id, .n = NPOS, .layer = 0, .n_ctx = 64, .hp = &hp,
+                            .kv = kv, .scores = scores};
+    cpu_attention(pool, &a);
+    for (int t = 0; t < NPOS; t++)
+        for (int h = 0; h < NH; h++) {
+            int g = h / (NH / NKV);
+            double s[NPOS], max = -1e30, sum = 0;
+            for (int p = 0; p <= t; p++) {
+                s[p] = 0;
+                for (int d = 0; d < HD; d++) s[p] += (double)q[(t * NH + h) * HD + d] * k[p][g * HD + d];
+                s[p] /= sqrt((double)HD);
+                max = fmax(max, s[p]);
+            }
+            for (int p = 0; p <= t; p++) sum += s[p] = exp(s[p] - max);
+            for (int d = 0; d < HD; d++) {
+                double want = 0;
+                for (int p = 0; p <= t; p++) want += s[p] / sum * v[p][g * HD + d];
+                assert_float_equal(out[(t * NH + h) * HD + d], want, 5e-3); /* q and p are rounded to fp16 */
+            }
+        }
+    threadpool_free(pool);
+    celer_batch_free(&b);
+    kv_cache_free(kv);
+}
+
+/* y = W x for each supported weight type against dequantized W · dequantized(quantized x). */
+static void test_matmul_all_types(void **state) {
+    (void)state;
+    const uint32_t types[] = {QUANT_F32, QUANT_F16, QUANT_BF16, QUANT_Q8_0, QUANT_Q4_0, QUANT_Q4_1, QUANT_Q5_0,
+                              QUANT_Q5_1, QUANT_Q2_K, QUANT_Q3_K, QUANT_Q4_K, QUANT_Q5_K, QUANT_Q6_K};
+    enum { COLS = 512, ROWS = 7, N = 3 };
+    threadpool *pool = NULL;
+    assert_int_equal(threadpool_init(&pool, 2, NULL), CELER_OK);
+    static float wf[ROWS * COLS], x[N * COLS], y[N * ROWS], wrow[COLS], xq[COLS];
+    static unsigned char wbytes[ROWS * COLS * 4], scratch[N * COLS * 4], act[COLS * 4];
+    for (size_t ti = 0; ti < sizeof(types) / sizeof(types[0]); ti++) {
+        const quant_traits *tr = quant_get_traits(types[ti]);
+        assert_non_null(tr);
+        size_t rb = quant_row_size(types[ti], COLS);
+        for (int i = 0; i < ROWS * COLS; i++) wf[i] = frand();
+        for (int i = 0; i < N * COLS; i++) x[i] = frand();
+        if (tr->quantize_row) {
+            for (int r = 0; r < ROWS; r++) tr->quantize_row(wf + r * COLS, wbytes + r * rb, COLS);
+        } else { /* no reference quantizer: random bytes with small fp16 scales make valid blocks */
+            for (size_t i = 0; i < ROWS * rb; i++) wbytes[i] = (unsigned char)(rng_state = rng_state * 6364136223846793005ull + 1, rng_state >> 56);
+            for (int r = 0; r < ROWS; r++) { /* keep every value finite */
+                tr->dequantize_row(wbytes + r * rb, wrow, COLS);
+                for (int i = 0; i < COLS; i++)
+                    if (!isfinite(wrow[i])) memset(wbytes + r * rb, 0, rb);
+            }
+        }
+        model_tensor w = {.name = "w", .type = types[ti], .ne = {COLS, ROWS}, .row_bytes = rb, .data = wbytes};
+        cpu_matmul(pool, &w, x, N, y, scratch);
+        const quant_traits *at = quant_get_traits(tr->vec_dot_type);
+        for (int t = 0; t < N; t++) {
+            at->quantize_row(x + t * COLS, act, COLS);
+            at->dequantize_row(act, xq, COLS);
+            for (int r = 0; r < ROWS; r++) {
+                tr->dequantize_row(wbytes + r * rb, wrow, COLS);
+                double want = 0, mag = 0;
+                for (int i = 0; i < COLS; i++) want += (double)wrow[i] * xq[i], mag += fabs((double)wrow[i] * xq[i]);
+                double got = y[t * ROWS + r];
+                if (fabs(got - want) > 1e-4 * mag + 1e-5) fail_msg("%s row %d token %d: %g vs %g", tr->name, r, t, got, want);
+            }
+        }
+    }
+    threadpool_free(pool);
+}
+
+static void test_silu_mul(void **state) {
+    (void)state;
+    float g[5] = {-3, -0.5f, 0, 0.5f, 4}, u[5] = {1, 2, 3, 4, 5};
+    float want[5];
+    for (int i = 0; i < 5; i++) want[i] = g[i] / (1 + expf(-g[i])) * u[i];
+    cpu_silu_mul(g, u, 5);
+    for (int i = 0; i < 5; i++) assert_float_equal(g[i], want[i], 1e-6);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_rmsnorm), cmocka_unit_test(test_rope), cmocka_unit_test(test_attention),
+        cmocka_unit_test(test_matmul_all_types), cmocka_unit_test(test_silu_mul),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
