@@ -14,9 +14,13 @@ tokens.tsv rows (tab separated, byte strings hex-encoded, "-" for empty):
   text  INDEX  input_hex
   info  MODEL  n_vocab  bos  eos  add_bos  eog_ids(comma)  hash(pieces,special)  hash(pieces,plain)
   case  MODEL  INDEX  add_special  parse_special  ids(space)  decoded_hex ("=" when equal to the input)
+  whole MODEL  FILE  n_ids  hash(ids)      a whole file, add_special=1 parse_special=0; FILE is
+                                            "head" (tests/data/text/wiki.test.head.raw) or "full"
+                                            (wiki.test.raw, given to the tests as $CELER_WIKI)
 MODEL is "@smollm" (the real SmolLM2 model, $CELER_MODEL), "spm" (spm_llama2.gguf) or
 "bpe:PRE" (bpe_small.gguf with tokenizer.ggml.pre = PRE).
-hash: FNV-1a 64 over every token's piece, each preceded by its length (4 bytes LE).
+hash: FNV-1a 64 over every token's piece, each preceded by its length (4 bytes LE); over
+ids, each as 4 bytes LE.
 decoded: the concatenated llama_token_to_piece(special=true) of the ids.
 
 chat.tsv rows: template  LABEL  template_hex
@@ -209,9 +213,20 @@ def hard_strings(wiki):
     return out
 
 
-def write_tokens(f, label, path, texts):
+def fnv_ids(ids):
+    h = 0xCBF29CE484222325
+    for i in ids:
+        for b in (i & 0xFFFFFFFF).to_bytes(4, "little"):
+            h = ((h ^ b) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return "%016x" % h
+
+
+def write_tokens(f, label, path, texts, files):
     v = Vocab(path)
     f.write("\t".join(["info", label] + v.info()) + "\n")
+    for name, data in files:
+        ids = v.tokenize(data, True, False)
+        f.write("\t".join(["whole", label, name, str(len(ids)), fnv_ids(ids)]) + "\n")
     for index, data in enumerate(texts):
         modes = [(False, False), (True, True)]
         if b"<" in data:
@@ -314,8 +329,10 @@ def main():
         texts = hard_strings(wiki_excerpt)
         for index, data in enumerate(texts):
             f.write("\t".join(["text", str(index), data.hex() or "-"]) + "\n")
+        files = [("head", open(os.path.join(ROOT, "tests", "data", "text", "wiki.test.head.raw"), "rb").read()),
+                 ("full", open(args.wiki, "rb").read())]
         for label, path in models:
-            write_tokens(f, label, path, texts)
+            write_tokens(f, label, path, texts, files)
     shutil.rmtree(tmp)
 
     templates = [("name:" + n, n.encode()) for n in TEMPLATE_NAMES]

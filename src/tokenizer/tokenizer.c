@@ -66,11 +66,11 @@ static celer_status load_texts(tokenizer *t, const gguf_file *f, celer_error *er
         t->text_off[i] = off;
         if (s[i].data[0]) off += (uint64_t)sprintf(t->text + off, "%s", s[i].data) + 1;
         else off += (uint64_t)sprintf(t->text + off, "[EMPTY_%d]", i) + 1;
+        t->text_off[i + 1] = off;
         if (strmap_put(&t->ids, token_text(t, i), token_len(t, i), NULL, 0, i) != i)
             return celer_error_set(err, CELER_ERR_FORMAT, "tokenizer.ggml.tokens: token %d '%s' repeats token %d", i,
                                    token_text(t, i), strmap_get(&t->ids, token_text(t, i), token_len(t, i), NULL, 0));
     }
-    t->text_off[t->n_vocab] = off;
     return CELER_OK;
 }
 
