@@ -98,6 +98,8 @@ void gguf_close(gguf_file *f);
 const gguf_kv *gguf_find_kv(const gguf_file *f, const char *key);
 const gguf_tensor *gguf_find_tensor(const gguf_file *f, const char *name);
 const char *gguf_type_name(gguf_type type);
+/* Bytes of one element of a numeric type (1 for BOOL); 0 for STRING, ARRAY and unknown. */
+size_t gguf_type_size(gguf_type type);
 
 /* Typed getters. Integers accept any integer type whose value fits; floats accept
  * FLOAT32/FLOAT64. Return CELER_ERR_FORMAT naming the key on a type mismatch or
