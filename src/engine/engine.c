@@ -289,7 +289,12 @@ celer_status celer_generate(celer_context *ctx, int32_t seq, const int32_t *prom
     const tokenizer *tok = ctx->model->tok;
     detokenizer detok;
     detokenizer_init(&detok);
-    char text[256];
+    size_t text_cap = tokenizer_max_piece_len(tok) + 16;
+    char *text = malloc(text_cap);
+    if (!text) {
+        sampler_free(smp);
+        return celer_error_set(err, CELER_ERR_NOMEM, "generate: out of memory");
+    }
     double t0 = celer_time_s(), t_first = t0;
     stats->n_prompt = (int32_t)n_prompt;
     st = eval_tokens(ctx, seq, prompt, n_prompt, err);
@@ -303,14 +308,15 @@ celer_status celer_generate(celer_context *ctx, int32_t seq, const int32_t *prom
             stats->hit_eog = true;
             break;
         }
-        size_t len = detokenizer_push(&detok, tok, token, text, sizeof(text));
+        size_t len = detokenizer_push(&detok, tok, token, text, text_cap);
         if (on_token && !on_token(user, token, text, len)) break;
         if (p->n_predict >= 0 && n + 1 >= p->n_predict) break;
         if (celer_seq_len(ctx, seq) >= ctx->n_ctx) break; /* context full: stop cleanly */
         st = eval_tokens(ctx, seq, &token, 1, err);
     }
-    size_t len = detokenizer_flush(&detok, text, sizeof(text));
+    size_t len = detokenizer_flush(&detok, text, text_cap);
     if (len > 0 && on_token) on_token(user, -1, text, len);
+    free(text);
     double t1 = celer_time_s();
     stats->prompt_s = t_first - t0;
     stats->generate_s = t1 - t_first;
