@@ -256,7 +256,9 @@ TEMPLATE_NAMES = [
 
 # Short Jinja texts carrying the marks llama.cpp's detection looks for (from the model cards).
 SNIPPETS = {
-    "llama2-plain": "{% if message['role'] == 'user' %}{{ bos_token + '[INST] ' + message['content'] + ' [/INST]' }}",
+    "llama2-plain": "{{ bos_token }}{% for message in messages %}{% if message['role'] == 'user' %}"
+                    "{{ '[INST] ' + message['content'] + ' [/INST]' }}{% elif message['role'] == 'assistant' %}"
+                    "{{ message['content'] + eos_token}}{% endif %}{% endfor %}",
     "llama2-sys": "[INST] <<SYS>>\\n' + system_message + '\\n<</SYS>>\\n\\n' + content + ' [/INST]",
     "llama2-sys-bos": "{{ bos_token + '[INST] ' + content }}<<SYS>>",
     "llama2-strip": "{{ '[INST] ' + content.strip() + ' [/INST]' }}<<SYS>>",
