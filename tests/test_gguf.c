@@ -661,6 +661,15 @@ static void test_bad_kv(void **state) {
     /* bool that is neither 0 nor 1 */
     b = (bytes){0}, put_header(&b, 3, 0, 1), put_str(&b, "flag"), put_u32(&b, GGUF_TYPE_BOOL), put(&b, "\x02", 1);
     expect_fail_bytes(&b, CELER_ERR_FORMAT, "key 'flag' (key/value 0): bool element 0 is 2, expected 0 or 1");
+    /* keys in messages: control bytes and malformed UTF-8 shown as '?', long keys cut */
+    const char *odd = "k\n\xff\xe5\x90\x8d";
+    b = (bytes){0}, put_header(&b, 3, 0, 2), put_kv_u32(&b, odd, GGUF_TYPE_UINT32, 1), put_kv_u32(&b, odd, GGUF_TYPE_UINT32, 1);
+    expect_fail_bytes(&b, CELER_ERR_FORMAT, "duplicate key 'k??\xe5\x90\x8d'");
+    char long_key[101], shown[96];
+    memset(long_key, 'x', 100), long_key[100] = '\0';
+    snprintf(shown, sizeof(shown), "duplicate key '%.64s...'", long_key);
+    b = (bytes){0}, put_header(&b, 3, 0, 2), put_kv_u32(&b, long_key, GGUF_TYPE_UINT32, 1), put_kv_u32(&b, long_key, GGUF_TYPE_UINT32, 1);
+    expect_fail_bytes(&b, CELER_ERR_FORMAT, shown);
 }
 
 static void put_array_head(bytes *b, const char *key, gguf_type elem, uint64_t n) {

@@ -74,15 +74,34 @@ const char *gguf_type_name(gguf_type type) {
 }
 
 #define PRINTABLE_MAX 64
-/* A printable excerpt of a key or name for one-line messages: control bytes become '?',
- * strings longer than PRINTABLE_MAX are cut with "...". */
+
+/* Bytes in the well-formed UTF-8 sequence at p (n bytes available), 0 if malformed. */
+static size_t utf8_length(const unsigned char *p, uint64_t n) {
+    size_t len = p[0] < 0x80 ? 1 : (p[0] >> 5) == 0x6 ? 2 : (p[0] >> 4) == 0xE ? 3 : (p[0] >> 3) == 0x1E ? 4 : 0;
+    if (len == 0 || len > n) return 0;
+    for (size_t i = 1; i < len; i++)
+        if ((p[i] & 0xC0) != 0x80) return 0;
+    return len;
+}
+
+/* A printable excerpt of a key or name for one-line messages: control bytes and
+ * malformed UTF-8 become '?', more than PRINTABLE_MAX bytes are cut with "...". */
 static const char *printable(const gguf_string *s, char buf[PRINTABLE_MAX + 4]) {
-    size_t n = s->len < PRINTABLE_MAX ? (size_t)s->len : PRINTABLE_MAX;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s->data[i];
-        buf[i] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;
+    const unsigned char *p = (const unsigned char *)s->data;
+    uint64_t i = 0;
+    size_t n = 0;
+    while (i < s->len && n < PRINTABLE_MAX) {
+        size_t len = utf8_length(p + i, s->len - i);
+        if (len == 0 || (len == 1 && (p[i] < 0x20 || p[i] == 0x7f))) {
+            buf[n++] = '?';
+            i++;
+        } else if (n + len <= PRINTABLE_MAX) {
+            memcpy(buf + n, p + i, len);
+            n += len;
+            i += len;
+        } else break;
     }
-    memcpy(buf + n, s->len > n ? "..." : "", s->len > n ? 4 : 1);
+    memcpy(buf + n, i < s->len ? "..." : "", i < s->len ? 4 : 1);
     return buf;
 }
 
