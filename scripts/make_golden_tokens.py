@@ -17,8 +17,10 @@ tokens.tsv rows (tab separated, byte strings hex-encoded, "-" for empty):
   whole MODEL  FILE  n_ids  hash(ids)      a whole file, add_special=1 parse_special=0; FILE is
                                             "head" (tests/data/text/wiki.test.head.raw) or "full"
                                             (wiki.test.raw, given to the tests as $CELER_WIKI)
-MODEL is "@smollm" (the real SmolLM2 model, $CELER_MODEL), "spm" (spm_llama2.gguf) or
-"bpe:PRE" (bpe_small.gguf with tokenizer.ggml.pre = PRE).
+MODEL is "@smollm" (the real SmolLM2 model, $CELER_MODEL), "spm" (spm_llama2.gguf),
+"spm:phi3" (with general.name = "Phi-3 mini": special tokens strip the whitespace after
+them), "spm:noprefix" (with add_space_prefix = false) or "bpe:PRE" (bpe_small.gguf with
+tokenizer.ggml.pre = PRE).
 hash: FNV-1a 64 over every token's piece, each preceded by its length (4 bytes LE); over
 ids, each as 4 bytes LE.
 decoded: the concatenated llama_token_to_piece(special=true) of the ids.
@@ -87,9 +89,10 @@ def train_spm_pieces(text, n_merges):
     return pieces
 
 
-def make_spm(path, wiki):
+def make_spm(path, wiki, name=None, add_space_prefix=None):
     """Llama-2 layout: <unk> <s> </s>, 256 byte tokens, characters, merged pieces, plus a
-    control and a user-defined token. Scores: higher merges first."""
+    control and a user-defined token. Scores: higher merges first. name (general.name) and
+    add_space_prefix make the variants that llama.cpp treats differently."""
     toks = [("<unk>", 0.0, 2), ("<s>", 0.0, 3), ("</s>", 0.0, 3)]
     toks += [("<0x%02X>" % b, 0.0, 6) for b in range(256)]
     chars = sorted(set("".join(ch for ch in wiki[:200000] if ord(ch) < 0x250 and not ch.isspace())) | {"\u2581"})
@@ -101,7 +104,7 @@ def make_spm(path, wiki):
             seen.add(p)
             toks.append((p, score, 1))
             score -= 1.0
-    toks += [("<|im_start|>", 0.0, 3), ("<|im_end|>", 0.0, 3), ("<tool>", 0.0, 4)]
+    toks += [("<|im_start|>", 0.0, 3), ("<|im_end|>", 0.0, 3), ("<|endoftext|>", 0.0, 3), ("<tool>", 0.0, 4)]
     w = gguf.GGUFWriter(path, "llama")
     add_llama_hparams(w)
     w.add_tokenizer_model("llama")
@@ -113,6 +116,10 @@ def make_spm(path, wiki):
     w.add_unk_token_id(0)
     w.add_add_bos_token(True)
     w.add_add_eos_token(False)
+    if name is not None:
+        w.add_name(name)
+    if add_space_prefix is not None:
+        w.add_add_space_prefix(add_space_prefix)
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file()
@@ -321,6 +328,10 @@ def main():
     models.append(("spm", spm))
     make_bpe(os.path.join(DATA_DIR, "bpe_small.gguf"), "smollm", smol)
     tmp = tempfile.mkdtemp()
+    for label, kwargs in [("spm:phi3", {"name": "Phi-3 mini"}), ("spm:noprefix", {"add_space_prefix": False})]:
+        path = os.path.join(tmp, label.replace(":", "_") + ".gguf")
+        make_spm(path, wiki, **kwargs)
+        models.append((label, path))
     for pre in PRE_TYPES:
         path = os.path.join(tmp, f"bpe_{pre}.gguf")
         make_bpe(path, pre, smol)

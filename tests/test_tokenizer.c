@@ -2,9 +2,9 @@
  *
  * tests/data/golden/tokens.tsv (scripts/make_golden_tokens.py) holds what llama.cpp gives
  * for hard strings on SmolLM2 (the real model, $CELER_MODEL), on a small SentencePiece
- * vocabulary (tests/data/tokenizer/spm_llama2.gguf) and on a small byte-level BPE
- * vocabulary under 16 pre-tokenizer types (bpe_small.gguf, its tokenizer.ggml.pre replaced
- * here). Every case must match id for id, and so must the decoded bytes, the EOG set, BOS,
+ * vocabulary (tests/data/tokenizer/spm_llama2.gguf, also as a "Phi-3" model and without
+ * the prefix space) and on a small byte-level BPE vocabulary under 16 pre-tokenizer types
+ * (bpe_small.gguf, its tokenizer.ggml.pre replaced here). Every case must match id for id, and so must the decoded bytes, the EOG set, BOS,
  * EOS, add_bos and every token's piece. Also: the streaming detokenizer, UTF-8 decoding,
  * the Unicode stand-ins, errors, and the speed on all of wiki.test.raw. */
 #include <setjmp.h>
@@ -107,18 +107,18 @@ static uint64_t fnv_pieces(const tokenizer *t, bool special) {
 
 /* ---- loading the goldens' models ---- */
 
-/* bpe_small.gguf with tokenizer.ggml.pre replaced: the same vocabulary under another pre-tokenizer. */
-static tokenizer *load_bpe_with_pre(const char *pre) {
+/* A committed vocabulary with one key replaced (a string, or a bool when str is NULL). */
+static tokenizer *load_with_key(const char *file, const char *key, const char *str, bool flag) {
     char path[4096];
-    snprintf(path, sizeof(path), "%s/tests/data/tokenizer/bpe_small.gguf", source_dir());
+    snprintf(path, sizeof(path), "%s/tests/data/tokenizer/%s", source_dir(), file);
     gguf_file *f;
     celer_error err = {0};
     assert_int_equal(gguf_open(path, &f, &err), CELER_OK);
     gguf_writer *w = gguf_writer_new();
     for (uint64_t i = 0; i < f->n_kv; i++)
-        if (strcmp(f->kv[i].key.data, "tokenizer.ggml.pre") != 0)
-            assert_int_equal(gguf_writer_copy_kv(w, &f->kv[i], &err), CELER_OK);
-    assert_int_equal(gguf_writer_set_str(w, "tokenizer.ggml.pre", pre, &err), CELER_OK);
+        if (strcmp(f->kv[i].key.data, key) != 0) assert_int_equal(gguf_writer_copy_kv(w, &f->kv[i], &err), CELER_OK);
+    if (str) assert_int_equal(gguf_writer_set_str(w, key, str, &err), CELER_OK);
+    else assert_int_equal(gguf_writer_set_bool(w, key, flag, &err), CELER_OK);
     void *buf;
     size_t size;
     assert_int_equal(gguf_writer_to_buffer(w, &buf, &size, &err), CELER_OK);
@@ -126,10 +126,15 @@ static tokenizer *load_bpe_with_pre(const char *pre) {
     gguf_close(f);
     tokenizer *t = NULL;
     assert_int_equal(gguf_parse(buf, size, &f, &err), CELER_OK);
-    if (tokenizer_init_from_gguf(&t, f, &err) != CELER_OK) fail_msg("pre %s: %s", pre, err.msg);
+    if (tokenizer_init_from_gguf(&t, f, &err) != CELER_OK) fail_msg("%s with %s replaced: %s", file, key, err.msg);
     gguf_close(f);
     free(buf);
     return t;
+}
+
+/* bpe_small.gguf under another pre-tokenizer: the same vocabulary, other expressions. */
+static tokenizer *load_bpe_with_pre(const char *pre) {
+    return load_with_key("bpe_small.gguf", "tokenizer.ggml.pre", pre, false);
 }
 
 static tokenizer *load_path(const char *path) {
@@ -164,6 +169,9 @@ static tokenizer *load_label(const char *label) {
         snprintf(path, sizeof(path), "%s/tests/data/tokenizer/spm_llama2.gguf", source_dir());
         return load_path(path);
     }
+    if (strcmp(label, "spm:phi3") == 0) return load_with_key("spm_llama2.gguf", "general.name", "Phi-3 mini", false);
+    if (strcmp(label, "spm:noprefix") == 0)
+        return load_with_key("spm_llama2.gguf", "tokenizer.ggml.add_space_prefix", NULL, false);
     if (strncmp(label, "bpe:", 4) == 0) return load_bpe_with_pre(label + 4);
     fail_msg("unknown golden model label %s", label);
     return NULL;
