@@ -295,8 +295,8 @@ static void test_round_trip_values(void **state) {
     parsed_free(&p);
 }
 
-static void test_getters(void **state) {
-    (void)state;
+/* Fixture: the file of add_all_scalars + add_all_arrays, parsed. */
+static int setup_values(void **state) {
     gguf_writer *w = gguf_writer_new();
     add_all_scalars(w);
     add_all_arrays(w);
@@ -304,18 +304,25 @@ static void test_getters(void **state) {
     size_t size = 0;
     to_buffer(w, &buf, &size);
     gguf_writer_free(w);
-    parsed p;
-    assert_int_equal(parse_copy(buf, size, &p, NULL), CELER_OK);
+    parsed *p = malloc(sizeof(*p));
+    assert_int_equal(parse_copy(buf, size, p, NULL), CELER_OK);
     free(buf);
-    const gguf_file *f = p.f;
+    *state = p;
+    return 0;
+}
+
+static int teardown_values(void **state) {
+    parsed_free(*state);
+    free(*state);
+    return 0;
+}
+
+static void test_get_integers(void **state) {
+    const gguf_file *f = ((parsed *)*state)->f;
     celer_error err = {{0}};
     uint32_t u32 = 0;
     uint64_t u64 = 0;
     int64_t i64 = 0;
-    float f32 = 0;
-    bool b = false;
-    const gguf_string *s = NULL;
-    const gguf_value *v = NULL;
     /* integers convert between types when the value fits */
     assert_int_equal(gguf_get_u32(f, "t.u8", &u32, &err), CELER_OK);
     assert_int_equal(u32, 250);
@@ -329,9 +336,9 @@ static void test_getters(void **state) {
     assert_true(u64 == UINT64_MAX - 1);
     assert_int_equal(gguf_get_i64(f, "t.i64", &i64, &err), CELER_OK);
     assert_true(i64 == INT64_MIN + 3);
-    /* out of range and wrong type: FORMAT naming the key */
+    /* out of range and wrong type: FORMAT naming the file and the key */
     assert_int_equal(gguf_get_u32(f, "t.i8", &u32, &err), CELER_ERR_FORMAT);
-    assert_non_null(strstr(err.msg, "'t.i8' = -120 is out of range"));
+    assert_non_null(strstr(err.msg, "<buffer>: key 't.i8' = -120 is out of range"));
     assert_int_equal(gguf_get_u32(f, "t.u64", &u32, &err), CELER_ERR_FORMAT);
     assert_non_null(strstr(err.msg, "t.u64"));
     assert_int_equal(gguf_get_i64(f, "t.u64", &i64, &err), CELER_ERR_FORMAT);
@@ -341,13 +348,26 @@ static void test_getters(void **state) {
     assert_int_equal(gguf_get_u32(f, "a.UINT32", &u32, &err), CELER_ERR_FORMAT);
     assert_non_null(strstr(err.msg, "an array of UINT32"));
     assert_int_equal(gguf_get_u32(f, "t.bool", &u32, &err), CELER_ERR_FORMAT);
-    /* floats */
+    /* absent: RANGE with no message, so callers can fall back to a default */
+    err.msg[0] = '\0';
+    assert_int_equal(gguf_get_u32(f, "nope", &u32, &err), CELER_ERR_RANGE);
+    assert_int_equal(gguf_get_u64(f, "nope", &u64, &err), CELER_ERR_RANGE);
+    assert_int_equal(gguf_get_i64(f, "nope", &i64, &err), CELER_ERR_RANGE);
+    assert_string_equal(err.msg, "");
+}
+
+static void test_get_others(void **state) {
+    const gguf_file *f = ((parsed *)*state)->f;
+    celer_error err = {{0}};
+    float f32 = 0;
+    bool b = false;
+    const gguf_string *s = NULL;
+    const gguf_value *v = NULL;
     assert_int_equal(gguf_get_f32(f, "t.f32", &f32, &err), CELER_OK);
     assert_true(f32 == 1.5e-5f);
     assert_int_equal(gguf_get_f32(f, "t.f64", &f32, &err), CELER_ERR_FORMAT);
     assert_non_null(strstr(err.msg, "does not fit in a float"));
     assert_int_equal(gguf_get_f32(f, "t.u32", &f32, &err), CELER_ERR_FORMAT);
-    /* bool, string, arrays */
     assert_int_equal(gguf_get_bool(f, "t.bool", &b, &err), CELER_OK);
     assert_true(b);
     assert_int_equal(gguf_get_bool(f, "t.u8", &b, &err), CELER_ERR_FORMAT);
@@ -357,9 +377,7 @@ static void test_getters(void **state) {
     assert_int_equal(gguf_get_arr(f, "a.STRING", GGUF_TYPE_INT32, &v, &err), CELER_ERR_FORMAT);
     assert_non_null(strstr(err.msg, "expected an array of INT32"));
     assert_int_equal(gguf_get_arr(f, "t.str", GGUF_TYPE_COUNT, &v, &err), CELER_ERR_FORMAT);
-    /* absent: RANGE with no message */
     err.msg[0] = '\0';
-    assert_int_equal(gguf_get_u32(f, "nope", &u32, &err), CELER_ERR_RANGE);
     assert_int_equal(gguf_get_f32(f, "nope", &f32, &err), CELER_ERR_RANGE);
     assert_int_equal(gguf_get_bool(f, "nope", &b, &err), CELER_ERR_RANGE);
     assert_int_equal(gguf_get_str(f, "nope", &s, &err), CELER_ERR_RANGE);
@@ -369,7 +387,8 @@ static void test_getters(void **state) {
     assert_null(gguf_find_tensor(f, "t.u8"));
     assert_string_equal(gguf_type_name(GGUF_TYPE_FLOAT64), "FLOAT64");
     assert_string_equal(gguf_type_name((gguf_type)99), "unknown");
-    parsed_free(&p);
+    assert_int_equal(gguf_type_size(GGUF_TYPE_INT16), 2);
+    assert_int_equal(gguf_type_size(GGUF_TYPE_STRING), 0);
 }
 
 typedef struct {
@@ -544,6 +563,10 @@ static void test_open_errors(void **state) {
     snprintf(path, sizeof(path), "%s/empty.gguf", dir);
     write_file(path, "", 0);
     expect_open_fail(path, CELER_ERR_IO, "empty");
+    unlink(path);
+    snprintf(path, sizeof(path), "%s/fifo.gguf", dir);
+    assert_int_equal(mkfifo(path, 0600), 0);
+    expect_open_fail(path, CELER_ERR_IO, "not a regular file");
     unlink(path);
     snprintf(path, sizeof(path), "%s/text.gguf", dir);
     write_file(path, "this is not a model", 19);
@@ -811,7 +834,8 @@ static void test_truncation_everywhere(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip_values),
-        cmocka_unit_test(test_getters),
+        cmocka_unit_test_setup_teardown(test_get_integers, setup_values, teardown_values),
+        cmocka_unit_test_setup_teardown(test_get_others, setup_values, teardown_values),
         cmocka_unit_test(test_round_trip_tensors),
         cmocka_unit_test(test_writer_refuses),
         cmocka_unit_test(test_write_and_open_file),

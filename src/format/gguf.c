@@ -559,7 +559,7 @@ celer_status gguf_parse(const void *buf, size_t size, gguf_file **out, celer_err
 
 celer_status gguf_open(const char *path, gguf_file **out, celer_error *err) {
     *out = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* O_NONBLOCK: a FIFO must not hang us */
     if (fd < 0) return celer_error_set(err, CELER_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     struct stat sb;
     celer_status st = CELER_OK;
