@@ -488,6 +488,8 @@ static void test_writer_refuses(void **state) {
     assert_int_equal(gguf_writer_set_u32(w, "", 1, &err), CELER_ERR_INVALID_ARG);
     assert_int_equal(gguf_writer_set_arr(w, "x", GGUF_TYPE_ARRAY, data, 1, &err), CELER_ERR_INVALID_ARG);
     assert_int_equal(gguf_writer_set_arr(w, "x", GGUF_TYPE_STRING, data, 1, &err), CELER_ERR_INVALID_ARG);
+    assert_int_equal(gguf_writer_set_arr(w, "x", GGUF_TYPE_BOOL, (uint8_t[]){1, 2}, 2, &err), CELER_ERR_INVALID_ARG);
+    assert_non_null(strstr(err.msg, "bool element 1 is 2"));
     /* an alignment the reader would refuse is refused at write time */
     assert_int_equal(gguf_writer_set_u32(w, "general.alignment", 48, &err), CELER_OK);
     void *buf = NULL;

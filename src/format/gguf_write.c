@@ -155,19 +155,30 @@ celer_status gguf_writer_set_str(gguf_writer *w, const char *key, const char *v,
     return set_value(w, key, key ? strlen(key) : 0, &value, err);
 }
 
-static celer_status set_array(gguf_writer *w, const char *key, uint64_t key_len, gguf_type elem_type, const void *data,
-                              uint64_t n, bool strings_are_c, celer_error *err) {
-    const char *shown = key ? key : "(null)";
+/* Element type, size, NULL pointers and bool bytes of an array about to be copied. */
+static celer_status check_array(const char *shown, gguf_type elem_type, const void *data, uint64_t n, bool strings_are_c,
+                                celer_error *err) {
     if (elem_type >= GGUF_TYPE_COUNT || elem_type == GGUF_TYPE_ARRAY)
         return celer_error_set(err, CELER_ERR_INVALID_ARG, "gguf writer: key '%s': array element type %d is not allowed", shown, (int)elem_type);
     size_t elem = elem_type == GGUF_TYPE_STRING ? sizeof(gguf_string) : gguf_type_size(elem_type);
     if (n > SIZE_MAX / elem)
         return celer_error_set(err, CELER_ERR_INVALID_ARG, "gguf writer: key '%s': array of %" PRIu64 " elements is too large", shown, n);
     if (n && !data) return celer_error_set(err, CELER_ERR_INVALID_ARG, "gguf writer: key '%s': NULL data for %" PRIu64 " elements", shown, n);
-    if (strings_are_c)
-        for (uint64_t i = 0; i < n; i++)
-            if (!((const char *const *)data)[i])
-                return celer_error_set(err, CELER_ERR_INVALID_ARG, "gguf writer: key '%s': string %" PRIu64 " is NULL", shown, i);
+    for (uint64_t i = 0; strings_are_c && i < n; i++)
+        if (!((const char *const *)data)[i])
+            return celer_error_set(err, CELER_ERR_INVALID_ARG, "gguf writer: key '%s': string %" PRIu64 " is NULL", shown, i);
+    for (uint64_t i = 0; elem_type == GGUF_TYPE_BOOL && i < n; i++)
+        if (((const uint8_t *)data)[i] > 1)
+            return celer_error_set(err, CELER_ERR_INVALID_ARG, "gguf writer: key '%s': bool element %" PRIu64 " is %u, expected 0 or 1", shown, i,
+                                   ((const uint8_t *)data)[i]);
+    return CELER_OK;
+}
+
+static celer_status set_array(gguf_writer *w, const char *key, uint64_t key_len, gguf_type elem_type, const void *data,
+                              uint64_t n, bool strings_are_c, celer_error *err) {
+    const char *shown = key ? key : "(null)";
+    celer_status st = check_array(shown, elem_type, data, n, strings_are_c, err);
+    if (st != CELER_OK) return st;
     gguf_value v = {.type = elem_type, .is_array = true, .elem_type = elem_type};
     if (!array_copy(&v, data, n, strings_are_c)) {
         value_free(&v);
