@@ -33,6 +33,7 @@ Usage: python3 scripts/make_golden_tokens.py [--model PATH] [--llama-cpp DIR] [-
 import argparse
 import ctypes
 import os
+import random
 import shutil
 import sys
 import tempfile
@@ -217,6 +218,13 @@ def hard_strings(wiki):
     ]
     out = [x.encode() for x in s]
     out += [b"\x00\x04\x1f ctrl", b"\xff\xfe abc \xc3\x28 \xe2\x82 \xf0\x9f\x98", b"\xed\xa0\x80 \xc0\x80 \x80x"]
+    rng = random.Random(1234)  # random bytes (no lead byte F4..F7 that decodes above U+10FFFF:
+    for _ in range(16):        # llama.cpp throws on those) and random mixes of hard code points
+        out.append(bytes(b for b in (rng.randrange(256) for _ in range(rng.randrange(1, 64))) if not 0xF4 <= b <= 0xF7))
+    pools = ["abcXYZ019 '.,!?-_\n\t\r", "\u00a0\u2003\u3000\u0085\u180e\u2028", "éñüßÀ\u0301\u0308",
+             "你好世界日本語한국어", "🦙🚀👍🏽\u200d❤️", "٣४๓①Ⅻ", "<|im_start|><|im_end|><tool>", "\u0cf3\U00031350"]
+    for _ in range(24):
+        out.append("".join(rng.choice(rng.choice(pools)) for _ in range(rng.randrange(1, 48))).encode())
     return out
 
 
