@@ -323,6 +323,8 @@ static celer_status split_piece(split_work *w, const pre_regex *re, pcre2_match_
     uint32_t options = 0;
     while (start <= n) {
         int rc = pcre2_match(re->code, subject, n, start, options | PCRE2_NO_UTF_CHECK, md, mc);
+        if (rc == PCRE2_ERROR_JIT_STACKLIMIT) /* very long words: the interpreter keeps its frames on the heap */
+            rc = pcre2_match(re->code, subject, n, start, options | PCRE2_NO_UTF_CHECK | PCRE2_NO_JIT, md, mc);
         if (rc == PCRE2_ERROR_NOMATCH) {
             if (options == 0 || start >= n) break;
             options = 0; /* no non-empty match here: step one character */
@@ -377,11 +379,12 @@ celer_status pretokenizer_split(const pretokenizer *p, const char *text, size_t 
     celer_status st = work_prepare(&w, (const uint8_t *)text, len, err);
     pcre2_match_data *md = pcre2_match_data_create(4, NULL);
     pcre2_match_context *mc = pcre2_match_context_create(NULL);
-    pcre2_jit_stack *js = pcre2_jit_stack_create(32 * 1024, 4 * 1024 * 1024, NULL);
+    pcre2_jit_stack *js = pcre2_jit_stack_create(32 * 1024, 64 * 1024 * 1024, NULL);
     char *buf = NULL;
     if (st == CELER_OK && (!md || !mc || !js)) st = celer_error_set(err, CELER_ERR_NOMEM, "pre-tokenizer: out of memory");
     if (st == CELER_OK) {
         pcre2_jit_stack_assign(mc, NULL, js);
+        pcre2_set_match_limit(mc, UINT32_MAX); /* a megabyte-long word may take that long; not an error */
         w.seg = malloc(2 * sizeof(size_t));
         if (!w.seg) st = celer_error_set(err, CELER_ERR_NOMEM, "pre-tokenizer: out of memory");
         else w.seg[0] = 0, w.seg[1] = w.n_cps, w.n_seg = 1, w.cap_seg = 2;
