@@ -165,10 +165,26 @@ static void test_silu_mul(void **state) {
     for (int i = 0; i < 5; i++) assert_float_equal(g[i], want[i], 1e-6);
 }
 
+/* The fast fp16 conversions (F16C where the CPU has it) equal the portable reference. */
+static void test_half_conversions(void **state) {
+    (void)state;
+    for (uint32_t h = 0; h < 65536; h++) {
+        float a = celer_fp16_to_fp32((uint16_t)h), b = celer_fp16_to_fp32_ref((uint16_t)h);
+        if (isnan(a) || isnan(b)) assert_true(isnan(a) && isnan(b));
+        else assert_true(celer_f32_bits(a) == celer_f32_bits(b));
+    }
+    for (int i = 0; i < 200000; i++) {
+        uint32_t bits = (uint32_t)(rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull, rng_state >> 32);
+        float f = celer_bits_f32(bits);
+        if (isnan(f)) continue;
+        assert_int_equal(celer_fp32_to_fp16(f), celer_fp32_to_fp16_ref(f));
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rmsnorm), cmocka_unit_test(test_rope), cmocka_unit_test(test_attention),
-        cmocka_unit_test(test_matmul_all_types), cmocka_unit_test(test_silu_mul),
+        cmocka_unit_test(test_matmul_all_types), cmocka_unit_test(test_silu_mul), cmocka_unit_test(test_half_conversions),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

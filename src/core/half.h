@@ -5,11 +5,33 @@
 
 #include <stdint.h>
 #include <string.h>
+#if defined(__F16C__)
+#include <immintrin.h>
+#endif
 
 static inline uint32_t celer_f32_bits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
 static inline float celer_bits_f32(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
 
+/* With F16C the hardware converts (same results: exact widening, round-to-nearest-even
+ * narrowing); the portable code below is the reference and the fallback. */
+static inline float celer_fp16_to_fp32_ref(uint16_t h);
+static inline uint16_t celer_fp32_to_fp16_ref(float f);
 static inline float celer_fp16_to_fp32(uint16_t h) {
+#if defined(__F16C__)
+    return _cvtsh_ss(h);
+#else
+    return celer_fp16_to_fp32_ref(h);
+#endif
+}
+static inline uint16_t celer_fp32_to_fp16(float f) {
+#if defined(__F16C__)
+    return (uint16_t)_cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT);
+#else
+    return celer_fp32_to_fp16_ref(f);
+#endif
+}
+
+static inline float celer_fp16_to_fp32_ref(uint16_t h) {
     uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
     uint32_t exp = (h >> 10) & 0x1fu;
     uint32_t mant = h & 0x3ffu;
@@ -23,7 +45,7 @@ static inline float celer_fp16_to_fp32(uint16_t h) {
     return celer_bits_f32(sign | ((exp + 112u) << 23) | (mant << 13));
 }
 
-static inline uint16_t celer_fp32_to_fp16(float f) {
+static inline uint16_t celer_fp32_to_fp16_ref(float f) {
     uint32_t x = celer_f32_bits(f);
     uint32_t sign = (x >> 16) & 0x8000u;
     uint32_t absx = x & 0x7fffffffu;
