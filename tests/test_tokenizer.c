@@ -572,6 +572,34 @@ static void errors_are_clear(void **state) {
     gguf_writer_free(w);
 }
 
+/* A megabyte-long word: expressions with repeated groups must still match (no JIT stack
+ * or match-limit error), and every byte comes back. */
+static void long_words(void **state) {
+    (void)state;
+    size_t n = 1 << 20;
+    char *text = malloc(n);
+    memset(text, 'A', n);
+    const char *pres[] = {"tekken", "gpt-4o"};
+    for (int i = 0; i < 2; i++) {
+        tokenizer *t = load_bpe_with_pre(pres[i]);
+        int32_t *ids;
+        size_t n_ids;
+        celer_error err = {0};
+        if (tokenizer_encode(t, text, n, false, false, &ids, &n_ids, &err) != CELER_OK) fail_msg("%s: %s", pres[i], err.msg);
+        size_t total = 0;
+        for (size_t k = 0; k < n_ids; k++) {
+            const char *p;
+            size_t pn;
+            assert_int_equal(tokenizer_piece(t, ids[k], false, &p, &pn, NULL), CELER_OK);
+            total += pn;
+        }
+        assert_int_equal(total, n);
+        free(ids);
+        tokenizer_free(t);
+    }
+    free(text);
+}
+
 /* ---- speed ---- */
 
 /* All of wiki.test.raw (1.3 MB) with SmolLM2; the committed head repeated if it is missing. */
@@ -617,6 +645,7 @@ int main(void) {
         cmocka_unit_test(golden_tokens),
         cmocka_unit_test(streaming_detokenizer),
         cmocka_unit_test(detokenizer_invalid_bytes),
+        cmocka_unit_test(long_words),
         cmocka_unit_test(encodes_wiki_quickly),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
