@@ -14,6 +14,8 @@ tokens.tsv rows (tab separated, byte strings hex-encoded, "-" for empty):
   text  INDEX  input_hex
   info  MODEL  n_vocab  bos  eos  add_bos  eog_ids(comma)  hash(pieces,special)  hash(pieces,plain)
   case  MODEL  INDEX  add_special  parse_special  ids(space)  decoded_hex ("=" when equal to the input)
+  digest MODEL add_special  parse_special  n_ids  hash(ids)   all texts at once, for the
+                                            pre-tokenizer types checked only in summary
   whole MODEL  FILE  n_ids  hash(ids)      a whole file, add_special=1 parse_special=0; FILE is
                                             "head" (tests/data/text/wiki.test.head.raw) or "full"
                                             (wiki.test.raw, given to the tests as $CELER_WIKI)
@@ -22,7 +24,7 @@ MODEL is "@smollm" (the real SmolLM2 model, $CELER_MODEL), "spm" (spm_llama2.ggu
 them), "spm:noprefix" (with add_space_prefix = false) or "bpe:PRE" (bpe_small.gguf with
 tokenizer.ggml.pre = PRE).
 hash: FNV-1a 64 over every token's piece, each preceded by its length (4 bytes LE); over
-ids, each as 4 bytes LE.
+ids, each as 4 bytes LE (in a digest, each text's ids end with 0xFFFFFFFF).
 decoded: the concatenated llama_token_to_piece(special=true) of the ids.
 
 chat.tsv rows: template  LABEL  template_hex
@@ -153,6 +155,8 @@ def make_bpe(path, pre, smol, n_tokens=3000):
 
 PRE_TYPES = ["smollm", "default", "gpt-2", "llama-bpe", "qwen2", "starcoder", "deepseek-llm", "deepseek-coder",
              "deepseek-v3", "falcon", "tekken", "gpt-4o", "bloom", "chameleon", "superbpe", "exaone-moe"]
+PRE_TYPES_DIGEST = ["dbrx", "jais-2", "spark2_5", "qwen35", "viking", "chatglm-bpe", "glm4", "granite-embed-multi-97m",
+                    "youtu", "bailingmoe", "seed-coder", "ufakzeka", "laguna", "minicpm5", "poro-chat", "command-r"]
 
 # ---- llama.cpp through ctypes -----------------------------------------------------------
 
@@ -236,12 +240,20 @@ def fnv_ids(ids):
     return "%016x" % h
 
 
-def write_tokens(f, label, path, texts, files):
+def write_tokens(f, label, path, texts, files, digest_only=False):
     v = Vocab(path)
     f.write("\t".join(["info", label] + v.info()) + "\n")
     for name, data in files:
         ids = v.tokenize(data, True, False)
         f.write("\t".join(["whole", label, name, str(len(ids)), fnv_ids(ids)]) + "\n")
+    if digest_only:
+        for add_special, parse_special in [(False, False), (True, True)]:
+            ids = []
+            for data in texts:
+                ids += v.tokenize(data, add_special, parse_special) + [-1]
+            f.write("\t".join(["digest", label, str(int(add_special)), str(int(parse_special)), str(len(ids)),
+                               fnv_ids(ids)]) + "\n")
+        return
     for index, data in enumerate(texts):
         modes = [(False, False), (True, True)]
         if b"<" in data:
@@ -340,7 +352,7 @@ def main():
         path = os.path.join(tmp, label.replace(":", "_") + ".gguf")
         make_spm(path, wiki, **kwargs)
         models.append((label, path))
-    for pre in PRE_TYPES:
+    for pre in PRE_TYPES + PRE_TYPES_DIGEST:
         path = os.path.join(tmp, f"bpe_{pre}.gguf")
         make_bpe(path, pre, smol)
         models.append(("bpe:" + pre, path))
@@ -353,7 +365,7 @@ def main():
         files = [("head", open(os.path.join(ROOT, "tests", "data", "text", "wiki.test.head.raw"), "rb").read()),
                  ("full", open(args.wiki, "rb").read())]
         for label, path in models:
-            write_tokens(f, label, path, texts, files)
+            write_tokens(f, label, path, texts, files, label[4:] in PRE_TYPES_DIGEST)
     shutil.rmtree(tmp)
 
     templates = [("name:" + n, n.encode()) for n in TEMPLATE_NAMES]

@@ -3,8 +3,9 @@
  * tests/data/golden/tokens.tsv (scripts/make_golden_tokens.py) holds what llama.cpp gives
  * for hard strings on SmolLM2 (the real model, $CELER_MODEL), on a small SentencePiece
  * vocabulary (tests/data/tokenizer/spm_llama2.gguf, also as a "Phi-3" model and without
- * the prefix space) and on a small byte-level BPE vocabulary under 16 pre-tokenizer types
- * (bpe_small.gguf, its tokenizer.ggml.pre replaced here). Every case must match id for id, and so must the decoded bytes, the EOG set, BOS,
+ * the prefix space) and on a small byte-level BPE vocabulary under 32 pre-tokenizer types
+ * (bpe_small.gguf, its tokenizer.ggml.pre replaced here; 16 of them checked per text, 16 by
+ * a digest over all texts). Every case must match id for id, and so must the decoded bytes, the EOG set, BOS,
  * EOS, add_bos and every token's piece. Also: the streaming detokenizer, UTF-8 decoding,
  * the Unicode stand-ins, errors, and the speed on all of wiki.test.raw. */
 #include <setjmp.h>
@@ -188,6 +189,37 @@ typedef struct {
     int failures, cases, skipped;
 } golden_run;
 
+static uint64_t fnv_ids(uint64_t h, const int32_t *ids, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        for (int k = 0; k < 4; k++) h = (h ^ (((uint32_t)ids[i] >> (8 * k)) & 0xFF)) * 0x100000001b3ull;
+    return h;
+}
+
+/* All texts in one mode: the count and hash of every text's ids, each followed by -1. */
+static void check_digest(const tokenizer *t, char **f, const char *label, golden_run *g) {
+    bool add_special = atoi(f[2]) != 0, parse_special = atoi(f[3]) != 0;
+    uint64_t h = 0xcbf29ce484222325ull;
+    size_t total = 0;
+    const int32_t end = -1;
+    for (size_t i = 0; i < g->n_texts; i++) {
+        int32_t *ids;
+        size_t n;
+        celer_error err = {0};
+        assert_int_equal(tokenizer_encode(t, g->texts[i], g->lens[i], add_special, parse_special, &ids, &n, &err), CELER_OK);
+        h = fnv_ids(fnv_ids(h, ids, n), &end, 1);
+        total += n + 1;
+        free(ids);
+    }
+    char hash[32];
+    snprintf(hash, sizeof(hash), "%016llx", (unsigned long long)h);
+    g->cases += (int)g->n_texts;
+    if (total != (size_t)atoll(f[4]) || strcmp(hash, f[5]) != 0) {
+        g->failures++;
+        print_error("%s digest add_special %d parse_special %d: %zu ids, hash %s; llama.cpp: %s ids, hash %s\n", label,
+                    add_special, parse_special, total, hash, f[4], f[5]);
+    }
+}
+
 /* A whole file at once: the count and an FNV-1a hash of the ids. */
 static void check_whole(const tokenizer *t, char **f, const char *label, golden_run *g) {
     bool full = strcmp(f[2], "full") == 0;
@@ -200,9 +232,7 @@ static void check_whole(const tokenizer *t, char **f, const char *label, golden_
     celer_error err = {0};
     assert_int_equal(tokenizer_encode(t, full ? g->full : g->head, full ? g->full_len : g->head_len, true, false, &ids,
                                       &n, &err), CELER_OK);
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < n; i++)
-        for (int k = 0; k < 4; k++) h = (h ^ (((uint32_t)ids[i] >> (8 * k)) & 0xFF)) * 0x100000001b3ull;
+    uint64_t h = fnv_ids(0xcbf29ce484222325ull, ids, n);
     char hash[32];
     snprintf(hash, sizeof(hash), "%016llx", (unsigned long long)h);
     g->cases++;
@@ -298,6 +328,10 @@ static void golden_tokens(void **state) {
             assert_string_equal(f[1], label);
             if (skipping) g.skipped++;
             else check_whole(t, f, label, &g);
+        } else if (strcmp(f[0], "digest") == 0 && nf == 6) {
+            assert_string_equal(f[1], label);
+            if (skipping) g.skipped++;
+            else check_digest(t, f, label, &g);
         } else if (strcmp(f[0], "case") == 0 && nf == 7) {
             assert_string_equal(f[1], label);
             if (skipping) g.skipped++;

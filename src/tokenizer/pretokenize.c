@@ -9,7 +9,9 @@
 
 #include "tokenizer/unicode.h"
 
-/* ---- the expressions, as llama.cpp's src/llama-vocab.cpp lists them ---- */
+/* ---- the expressions, as llama.cpp's src/llama-vocab.cpp lists them ----
+ * Non-ASCII characters are written as PCRE2 \x{...} escapes: as literal UTF-8 an editor's
+ * Unicode normalisation can silently change them (U+1F7D becomes U+03CE under NFC). */
 
 #define RE_CONTRACTIONS "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])"
 #define RE_GPT2 "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)"
