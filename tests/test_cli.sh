@@ -55,7 +55,7 @@ if [ -n "$model" ] && [ -f "$model" ]; then
     expect run-chat 0 "prompt [0-9]+ tokens" -- "$celer" run -m "$model" --chat -p "Say hi." -n 8 --temp 0 -t 2
     long=$(printf 'word %.0s' $(seq 1 100))
     expect prompt-too-long 1 "raise -c" -- "$celer" run -m "$model" -c 32 -p "$long" -n 4
-    expect bad-template 1 "--chat-template" -- "$celer" run -m "$model" --chat --chat-template nosuch -p hi -n 4
+    expect bad-template 1 "unknown chat template name 'nosuch'; known names: chatml" -- "$celer" run -m "$model" --chat --chat-template nosuch -p hi -n 4
     printf 'hello world\n' >"$tmp/short.txt"
     expect ppl-short-text 1 "need at least" -- "$celer" ppl -m "$model" -f "$tmp/short.txt" -c 64
 else
