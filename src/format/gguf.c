@@ -328,6 +328,16 @@ static celer_status read_alignment(reader *r, gguf_file *f) {
 
 /* ---- tensor infos ---- */
 
+/* Refuses a count of items that cannot fit in the bytes left, before anything is
+ * allocated for them. */
+static celer_status check_count(reader *r, const char *field, uint64_t n, uint64_t min_bytes, const char *items) {
+    if (n <= bytes_left(r) / min_bytes) return CELER_OK;
+    return celer_error_set(r->err, CELER_ERR_FORMAT,
+                           "%s: %s = %" PRIu64 " cannot fit: the %" PRIu64 " bytes left at offset %" PRIu64 " hold at most %" PRIu64
+                           " %s (file truncated or count corrupt)",
+                           r->name, field, n, bytes_left(r), r->pos, bytes_left(r) / min_bytes, items);
+}
+
 /* "file: tensor 'name': <problem>". */
 __attribute__((format(printf, 4, 5))) static celer_status tensor_error(reader *r, celer_status status, const gguf_tensor *t,
                                                                        const char *fmt, ...) {
@@ -403,10 +413,8 @@ static celer_status check_duplicate_names(reader *r, gguf_file *f) {
 }
 
 static celer_status read_tensor_infos(reader *r, gguf_file *f, uint64_t n_tensors) {
-    if (n_tensors > bytes_left(r) / MIN_TENSOR_INFO_BYTES)
-        return celer_error_set(r->err, CELER_ERR_FORMAT,
-                               "%s: n_tensors = %" PRIu64 " is absurd: the %" PRIu64 " bytes left at offset %" PRIu64 " hold at most %" PRIu64 " tensor infos",
-                               r->name, n_tensors, bytes_left(r), r->pos, bytes_left(r) / MIN_TENSOR_INFO_BYTES);
+    celer_status st = check_count(r, "n_tensors", n_tensors, MIN_TENSOR_INFO_BYTES, "tensor infos");
+    if (st != CELER_OK) return st;
     f->tensors = calloc(n_tensors ? n_tensors : 1, sizeof(gguf_tensor));
     if (!f->tensors) return celer_error_set(r->err, CELER_ERR_NOMEM, "%s: out of memory for %" PRIu64 " tensor infos", r->name, n_tensors);
     r->section = "tensor info";
@@ -414,8 +422,7 @@ static celer_status read_tensor_infos(reader *r, gguf_file *f, uint64_t n_tensor
         f->n_tensors = i + 1;
         r->index = i;
         r->item = NULL;
-        celer_status st = read_tensor_info(r, &f->tensors[i]);
-        if (st != CELER_OK) return st;
+        if ((st = read_tensor_info(r, &f->tensors[i])) != CELER_OK) return st;
     }
     return check_duplicate_names(r, f);
 }
@@ -501,14 +508,8 @@ static celer_status read_header(reader *r, gguf_file *f, uint64_t *n_tensors, ui
     if ((st = read_version(r, &f->version)) != CELER_OK) return st;
     if ((st = read_u64(r, n_tensors)) != CELER_OK) return st;
     if ((st = read_u64(r, n_kv)) != CELER_OK) return st;
-    uint64_t left = bytes_left(r);
-    if (*n_kv > left / MIN_KV_BYTES)
-        return celer_error_set(r->err, CELER_ERR_FORMAT, "%s: n_kv = %" PRIu64 " is absurd: the %" PRIu64 " bytes after the header hold at most %" PRIu64 " key/values",
-                               r->name, *n_kv, left, left / MIN_KV_BYTES);
-    if (*n_tensors > left / MIN_TENSOR_INFO_BYTES)
-        return celer_error_set(r->err, CELER_ERR_FORMAT, "%s: n_tensors = %" PRIu64 " is absurd: the %" PRIu64 " bytes after the header hold at most %" PRIu64 " tensor infos",
-                               r->name, *n_tensors, left, left / MIN_TENSOR_INFO_BYTES);
-    return CELER_OK;
+    if ((st = check_count(r, "n_kv", *n_kv, MIN_KV_BYTES, "key/values")) != CELER_OK) return st;
+    return check_count(r, "n_tensors", *n_tensors, MIN_TENSOR_INFO_BYTES, "tensor infos");
 }
 
 static celer_status parse_image(reader *r, gguf_file *f) {
