@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 scripts/get-model.sh
-cmake -S . -B build-test -DCMAKE_BUILD_TYPE=Debug -DCELER_SANITIZE=ON >/dev/null
+cmake -S . -B build-test -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCELER_SANITIZE=ON >/dev/null
 cmake --build build-test -j"$(nproc)"
 if [ "${FUZZ_SECONDS:-20}" != 0 ] && [ -x scripts/fuzz.sh ]; then
     scripts/fuzz.sh "${FUZZ_SECONDS:-20}"
