@@ -282,6 +282,14 @@ static void put(byte_buf *b, const void *src, size_t n) {
     b->n += n;
 }
 
+static void put_zeros(byte_buf *b, size_t n) {
+    static const uint8_t zeros[256];
+    for (size_t chunk; n > 0 && !b->oom; n -= chunk) {
+        chunk = n < sizeof(zeros) ? n : sizeof(zeros);
+        put(b, zeros, chunk);
+    }
+}
+
 static void put_u32(byte_buf *b, uint32_t v) { put(b, &v, 4); } /* little-endian host, as in gguf.c */
 static void put_u64(byte_buf *b, uint64_t v) { put(b, &v, 8); }
 
@@ -359,11 +367,7 @@ static celer_status build_header(gguf_writer *w, byte_buf *b, uint64_t *alignmen
         put_u32(b, t->type);
         put_u64(b, t->offset);
     }
-    static const uint8_t zeros[64];
-    while (!b->oom && b->n % *alignment != 0) {
-        uint64_t gap = pad_to(b->n, *alignment) - b->n;
-        put(b, zeros, gap < sizeof(zeros) ? gap : sizeof(zeros));
-    }
+    put_zeros(b, (size_t)(pad_to(b->n, *alignment) - b->n));
     if (b->oom) return celer_error_set(err, CELER_ERR_NOMEM, "gguf writer: out of memory building the header");
     *data_size = offset;
     return CELER_OK;
