@@ -1,28 +1,39 @@
-/* sampler.c: penalties, top-k/top-p/min-p, temperature and a seeded draw. Tested in
- * tests/test_sampler.c. */
+/* sampler.c: penalties, top-k, top-p, min-p, temperature and a seeded draw, in
+ * llama.cpp's default order (common/sampling.cpp: penalties -> top_k -> top_p -> min_p ->
+ * temperature -> dist). Like llama.cpp, top-p and min-p see the logits before the
+ * temperature. Tested in tests/test_sampler.c. */
 #include "engine/sampler.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#define TOP_P_BANDS 64          /* top-p pre-filter: bands of logits below the max ... */
+#define TOP_P_BAND_WIDTH 0.25f  /* ... each this wide (16 logits in all, then the rest) */
+#define MAX_LAST_N (1 << 20)
+
 typedef struct {
     int32_t id;
     float logit;
-    float p;
+    float p; /* unnormalized probability during the draw */
 } candidate;
 
 struct sampler {
     sampler_params p;
     int32_t n_vocab;
-    candidate *cand;  /* (n_vocab) */
-    float *logits;    /* (n_vocab) penalised copy */
-    int32_t *counts;  /* (n_vocab) occurrences in the history, zero between calls */
-    int32_t *history; /* (repeat_last_n) ring of recent tokens */
+    float *logits;    /* (n_vocab) penalized copy of the input, NaN -> -inf */
+    candidate *cand;  /* (n_vocab) surviving candidates, cand[0..n_cand) */
+    int32_t n_cand;
+    bool sorted;      /* cand is in descending order of logit (ties: lower id first) */
+    int32_t *counts;  /* (n_vocab) occurrences of each token in the history */
+    int32_t *history; /* (max(repeat_last_n, 1)) ring of the last tokens */
     int32_t n_history, history_pos;
-    uint64_t rng[4];
+    uint64_t rng[4];  /* xoshiro256** state */
 };
+
+/* ---- generator: xoshiro256**, state filled by splitmix64 (Blackman and Vigna) ---- */
 
 static uint64_t splitmix64(uint64_t *x) {
     uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
@@ -33,7 +44,7 @@ static uint64_t splitmix64(uint64_t *x) {
 
 static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 
-static uint64_t xoshiro_next(uint64_t s[4]) { /* xoshiro256** */
+static uint64_t xoshiro_next(uint64_t s[4]) {
     uint64_t result = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
     s[2] ^= s[0];
     s[3] ^= s[1];
@@ -44,29 +55,36 @@ static uint64_t xoshiro_next(uint64_t s[4]) { /* xoshiro256** */
     return result;
 }
 
-static double uniform01(uint64_t s[4]) { return (double)(xoshiro_next(s) >> 11) * (1.0 / 9007199254740992.0); }
+/* Uniform in [0, 1) with 53 random bits. */
+static double uniform01(uint64_t s[4]) { return (double)(xoshiro_next(s) >> 11) * 0x1.0p-53; }
+
+/* ---- parameters, lifetime, history ---- */
 
 void sampler_params_default(sampler_params *p) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t clock_seed = (uint64_t)ts.tv_sec * 1000000007ull ^ (uint64_t)ts.tv_nsec;
     *p = (sampler_params){.temperature = 0.8f, .top_k = 40, .top_p = 0.95f, .min_p = 0.05f, .repeat_penalty = 1.0f,
-                          .repeat_last_n = 64, .seed = (uint64_t)ts.tv_sec * 1000000007ull ^ (uint64_t)ts.tv_nsec};
+                          .repeat_last_n = 64, .presence_penalty = 0.0f, .frequency_penalty = 0.0f,
+                          .seed = splitmix64(&clock_seed)};
 }
 
 celer_status sampler_params_validate(const sampler_params *p, celer_error *err) {
-    if (!(p->temperature >= 0.0f) || !isfinite(p->temperature))
-        return celer_error_set(err, CELER_ERR_INVALID_ARG, "temperature %g must be a finite number >= 0", (double)p->temperature);
+    const celer_status bad = CELER_ERR_INVALID_ARG;
+    if (!(p->temperature >= 0.0f && isfinite(p->temperature)))
+        return celer_error_set(err, bad, "sampler: temperature %g must be a finite number >= 0 (0 = greedy)", (double)p->temperature);
     if (!(p->top_p > 0.0f && p->top_p <= 1.0f))
-        return celer_error_set(err, CELER_ERR_INVALID_ARG, "top_p %g must be in (0, 1]", (double)p->top_p);
+        return celer_error_set(err, bad, "sampler: top_p %g must be in (0, 1] (1 = off)", (double)p->top_p);
     if (!(p->min_p >= 0.0f && p->min_p <= 1.0f))
-        return celer_error_set(err, CELER_ERR_INVALID_ARG, "min_p %g must be in [0, 1]", (double)p->min_p);
-    if (!(p->repeat_penalty > 0.0f) || !isfinite(p->repeat_penalty))
-        return celer_error_set(err, CELER_ERR_INVALID_ARG, "repeat_penalty %g must be a finite number > 0", (double)p->repeat_penalty);
-    if (p->repeat_last_n < 0 || p->repeat_last_n > (1 << 20))
-        return celer_error_set(err, CELER_ERR_INVALID_ARG, "repeat_last_n %d must be in [0, 1048576]", p->repeat_last_n);
-    if (!isfinite(p->presence_penalty) || fabsf(p->presence_penalty) > 2.0f || !isfinite(p->frequency_penalty) ||
-        fabsf(p->frequency_penalty) > 2.0f)
-        return celer_error_set(err, CELER_ERR_INVALID_ARG, "presence/frequency penalties must be in [-2, 2]");
+        return celer_error_set(err, bad, "sampler: min_p %g must be in [0, 1] (0 = off)", (double)p->min_p);
+    if (!(p->repeat_penalty > 0.0f && isfinite(p->repeat_penalty)))
+        return celer_error_set(err, bad, "sampler: repeat_penalty %g must be a finite number > 0 (1 = off)", (double)p->repeat_penalty);
+    if (p->repeat_last_n < 0 || p->repeat_last_n > MAX_LAST_N)
+        return celer_error_set(err, bad, "sampler: repeat_last_n %d must be in [0, %d] (0 = no penalties)", p->repeat_last_n, MAX_LAST_N);
+    if (!(fabsf(p->presence_penalty) <= 2.0f))
+        return celer_error_set(err, bad, "sampler: presence_penalty %g must be in [-2, 2] (0 = off)", (double)p->presence_penalty);
+    if (!(fabsf(p->frequency_penalty) <= 2.0f))
+        return celer_error_set(err, bad, "sampler: frequency_penalty %g must be in [-2, 2] (0 = off)", (double)p->frequency_penalty);
     return CELER_OK;
 }
 
@@ -74,18 +92,18 @@ celer_status sampler_init(sampler **out, const sampler_params *p, int32_t n_voca
     *out = NULL;
     celer_status st = sampler_params_validate(p, err);
     if (st != CELER_OK) return st;
-    if (n_vocab < 1) return celer_error_set(err, CELER_ERR_INVALID_ARG, "sampler: vocabulary size %d", n_vocab);
+    if (n_vocab < 1) return celer_error_set(err, CELER_ERR_INVALID_ARG, "sampler: vocabulary size %d must be >= 1", n_vocab);
     sampler *s = calloc(1, sizeof(*s));
     if (!s) return celer_error_set(err, CELER_ERR_NOMEM, "sampler: out of memory");
     s->p = *p;
     s->n_vocab = n_vocab;
-    s->cand = malloc((size_t)n_vocab * sizeof(candidate));
     s->logits = malloc((size_t)n_vocab * sizeof(float));
+    s->cand = malloc((size_t)n_vocab * sizeof(candidate));
     s->counts = calloc((size_t)n_vocab, sizeof(int32_t));
     s->history = malloc((size_t)(p->repeat_last_n > 0 ? p->repeat_last_n : 1) * sizeof(int32_t));
-    if (!s->cand || !s->logits || !s->counts || !s->history) {
+    if (!s->logits || !s->cand || !s->counts || !s->history) {
         sampler_free(s);
-        return celer_error_set(err, CELER_ERR_NOMEM, "sampler: out of memory for %d tokens", n_vocab);
+        return celer_error_set(err, CELER_ERR_NOMEM, "sampler: out of memory for a vocabulary of %d tokens", n_vocab);
     }
     sampler_reset(s);
     *out = s;
@@ -94,116 +112,245 @@ celer_status sampler_init(sampler **out, const sampler_params *p, int32_t n_voca
 
 void sampler_free(sampler *s) {
     if (!s) return;
-    free(s->cand);
     free(s->logits);
+    free(s->cand);
     free(s->counts);
     free(s->history);
     free(s);
 }
 
 void sampler_reset(sampler *s) {
+    memset(s->counts, 0, (size_t)s->n_vocab * sizeof(int32_t));
     s->n_history = 0;
     s->history_pos = 0;
     uint64_t x = s->p.seed;
     for (int i = 0; i < 4; i++) s->rng[i] = splitmix64(&x);
 }
 
+/* The ring keeps the last repeat_last_n tokens; counts follows it. */
 void sampler_accept(sampler *s, int32_t token) {
-    if (s->p.repeat_last_n == 0 || token < 0 || token >= s->n_vocab) return;
+    int32_t last_n = s->p.repeat_last_n;
+    if (last_n == 0 || token < 0 || token >= s->n_vocab) return;
+    if (s->n_history == last_n) s->counts[s->history[s->history_pos]]--;
+    else s->n_history++;
     s->history[s->history_pos] = token;
-    s->history_pos = (s->history_pos + 1) % s->p.repeat_last_n;
-    if (s->n_history < s->p.repeat_last_n) s->n_history++;
+    s->counts[token]++;
+    s->history_pos = (s->history_pos + 1) % last_n;
 }
 
-static void apply_penalties(sampler *s) {
+/* ---- the chain ---- */
+
+static bool penalties_on(const sampler_params *p) {
+    return p->repeat_last_n > 0 && (p->repeat_penalty != 1.0f || p->presence_penalty != 0.0f || p->frequency_penalty != 0.0f);
+}
+
+/* s->logits = the input with NaN -> -inf, then llama.cpp's penalties on each distinct
+ * recent token t seen c times: repeat (positive logits divided, others multiplied), then
+ * - c * frequency - presence. counts[t] is negated while t is done, so each token is
+ * penalized once in O(repeat_last_n). */
+static void copy_penalized(sampler *s, const float *logits) {
     const sampler_params *p = &s->p;
-    if (s->n_history == 0 || (p->repeat_penalty == 1.0f && p->presence_penalty == 0.0f && p->frequency_penalty == 0.0f)) return;
-    for (int32_t i = 0; i < s->n_history; i++) s->counts[s->history[i]]++;
+    float *l = s->logits;
+    for (int32_t i = 0; i < s->n_vocab; i++) l[i] = isnan(logits[i]) ? -INFINITY : logits[i];
+    if (!penalties_on(p)) return;
     for (int32_t i = 0; i < s->n_history; i++) {
         int32_t t = s->history[i], c = s->counts[t];
-        if (c == 0) continue; /* already penalised */
-        float *l = &s->logits[t];
-        *l = *l > 0 ? *l / p->repeat_penalty : *l * p->repeat_penalty;
-        *l -= (float)c * p->frequency_penalty + p->presence_penalty;
-        s->counts[t] = 0;
+        if (c <= 0) continue; /* done already */
+        l[t] = l[t] > 0.0f ? l[t] / p->repeat_penalty : l[t] * p->repeat_penalty;
+        l[t] -= (float)c * p->frequency_penalty + p->presence_penalty;
+        s->counts[t] = -c;
+    }
+    for (int32_t i = 0; i < s->n_history; i++)
+        if (s->counts[s->history[i]] < 0) s->counts[s->history[i]] *= -1;
+}
+
+static float max_of(const float *x, int32_t n) { /* x holds no NaN */
+    float max = x[0];
+    for (int32_t i = 1; i < n; i++) max = x[i] > max ? x[i] : max;
+    return max;
+}
+
+static int32_t argmax(const float *x, int32_t n) { /* the first maximum: ties to the lowest id */
+    float max = max_of(x, n);
+    int32_t i = 0;
+    while (x[i] != max) i++;
+    return i;
+}
+
+/* a ranks before b: larger logit, or the same logit and a lower id. */
+static bool ranks_before(candidate a, candidate b) { return a.logit > b.logit || (a.logit == b.logit && a.id < b.id); }
+
+/* Min-heap on rank (the worst-ranked candidate at the root). */
+static void heap_sift_down(candidate *h, int32_t n, int32_t i) {
+    for (;;) {
+        int32_t worst = i, l = 2 * i + 1, r = l + 1;
+        if (l < n && ranks_before(h[worst], h[l])) worst = l;
+        if (r < n && ranks_before(h[worst], h[r])) worst = r;
+        if (worst == i) return;
+        candidate t = h[i];
+        h[i] = h[worst];
+        h[worst] = t;
+        i = worst;
     }
 }
 
-static int by_logit_desc(const void *a, const void *b) {
-    const candidate *x = a, *y = b;
-    if (x->logit != y->logit) return x->logit < y->logit ? 1 : -1;
-    return x->id < y->id ? -1 : x->id > y->id;
-}
-
-/* Moves the k largest candidates to the front (unordered), by quickselect. */
-static void select_top_k(candidate *c, int32_t n, int32_t k) {
-    int32_t lo = 0, hi = n - 1;
-    while (lo < hi) {
-        candidate pivot = c[(lo + hi) / 2];
-        int32_t i = lo, j = hi;
-        while (i <= j) {
-            while (by_logit_desc(&c[i], &pivot) < 0) i++;
-            while (by_logit_desc(&c[j], &pivot) > 0) j--;
-            if (i <= j) {
-                candidate t = c[i];
-                c[i++] = c[j];
-                c[j--] = t;
-            }
+/* cand[0..m) = the m best-ranked tokens of s->logits, in rank order: a heap of the best m
+ * seen so far, then heap sort (O(n_vocab log m)). */
+static void select_top(sampler *s, int32_t m) {
+    candidate *h = s->cand;
+    for (int32_t i = 0; i < m; i++) h[i] = (candidate){.id = i, .logit = s->logits[i]};
+    for (int32_t i = m / 2 - 1; i >= 0; i--) heap_sift_down(h, m, i);
+    for (int32_t i = m; i < s->n_vocab; i++) {
+        candidate c = {.id = i, .logit = s->logits[i]};
+        if (ranks_before(c, h[0])) {
+            h[0] = c;
+            heap_sift_down(h, m, 0);
         }
-        if (k - 1 <= j) hi = j;
-        else if (k - 1 >= i) lo = i;
-        else break;
     }
+    for (int32_t n = m - 1; n > 0; n--) { /* the worst goes to the end */
+        candidate t = h[0];
+        h[0] = h[n];
+        h[n] = t;
+        heap_sift_down(h, n, 0);
+    }
+    s->n_cand = m;
+    s->sorted = true;
 }
 
-/* p = softmax(logit / temp) over c[0..n). */
-static void softmax(candidate *c, int32_t n, float temp) {
+/* Length of the shortest prefix of the sorted cand[0..n) whose mass exp(logit - max)
+ * reaches target; n if none does. */
+static int32_t mass_prefix(const candidate *c, int32_t n, float max, double target) {
+    double cum = 0.0;
+    for (int32_t i = 0; i < n; i++) {
+        cum += expf(c[i].logit - max);
+        if (cum >= target) return i + 1;
+    }
+    return n;
+}
+
+static int by_rank(const void *a, const void *b) {
+    const candidate *x = a, *y = b;
+    return ranks_before(*x, *y) ? -1 : ranks_before(*y, *x) ? 1 : 0;
+}
+
+/* Which band of TOP_P_BAND_WIDTH logits below the max a logit falls in; the last band
+ * takes everything further down (and -inf). */
+static int32_t band_of(float logit, float max) {
+    float d = (max - logit) * (1.0f / TOP_P_BAND_WIDTH);
+    return d < (float)(TOP_P_BANDS - 1) ? (int32_t)d : TOP_P_BANDS - 1;
+}
+
+/* Keeps the smallest most-likely set whose probability reaches top_p (llama.cpp includes
+ * the token that crosses it). Without a prior top-k, one pass sums the mass per band of
+ * logits below the max; the nucleus lies within the top bands that reach top_p, so only
+ * their tokens are gathered and sorted, not the whole vocabulary. */
+static void apply_top_p(sampler *s) {
+    double target_share = s->p.top_p;
+    if (s->sorted) {
+        float max = s->cand[0].logit;
+        double sum = 0.0;
+        for (int32_t i = 0; i < s->n_cand; i++) sum += expf(s->cand[i].logit - max);
+        s->n_cand = mass_prefix(s->cand, s->n_cand, max, target_share * sum);
+        return;
+    }
+    const float *l = s->logits;
+    float max = max_of(l, s->n_vocab);
+    if (isinf(max)) { /* all -inf or some +inf: the draw settles it */
+        for (int32_t i = 0; i < s->n_vocab; i++) s->cand[i] = (candidate){.id = i, .logit = l[i]};
+        s->n_cand = s->n_vocab;
+        return;
+    }
+    double band_mass[TOP_P_BANDS] = {0}, sum = 0.0;
+    for (int32_t i = 0; i < s->n_vocab; i++) {
+        float e = expf(l[i] - max);
+        band_mass[band_of(l[i], max)] += e;
+        sum += e;
+    }
+    int32_t last_band = 0;
+    for (double cum = band_mass[0]; cum < target_share * sum && last_band < TOP_P_BANDS - 1;) cum += band_mass[++last_band];
+    int32_t n = 0;
+    for (int32_t i = 0; i < s->n_vocab; i++)
+        if (band_of(l[i], max) <= last_band) s->cand[n++] = (candidate){.id = i, .logit = l[i]};
+    qsort(s->cand, (size_t)n, sizeof(candidate), by_rank);
+    s->n_cand = mass_prefix(s->cand, n, max, target_share * sum);
+    s->sorted = true;
+}
+
+/* Keeps tokens with p >= min_p * p_max, i.e. logit >= max + log(min_p), in their order. */
+static void apply_min_p(sampler *s, bool have_cand) {
+    const float *src = s->logits;
+    int32_t n = s->n_vocab;
+    float max = have_cand ? s->cand[0].logit : max_of(src, n);
+    if (have_cand && !s->sorted)
+        for (int32_t i = 1; i < s->n_cand; i++) max = s->cand[i].logit > max ? s->cand[i].logit : max;
+    float floor = max + logf(s->p.min_p);
+    int32_t kept = 0;
+    if (have_cand) {
+        for (int32_t i = 0; i < s->n_cand; i++)
+            if (s->cand[i].logit >= floor) s->cand[kept++] = s->cand[i];
+    } else {
+        for (int32_t i = 0; i < n; i++)
+            if (src[i] >= floor) s->cand[kept++] = (candidate){.id = i, .logit = src[i]};
+    }
+    if (kept > 0) s->n_cand = kept; /* none only if every logit is -inf: keep them all */
+}
+
+/* Draws from softmax(logit / T) over cand[0..n_cand) with one uniform number. */
+static int32_t draw(sampler *s) {
+    candidate *c = s->cand;
+    int32_t n = s->n_cand;
+    double u = uniform01(s->rng);
     float max = c[0].logit;
-    for (int32_t i = 1; i < n; i++) max = fmaxf(max, c[i].logit);
+    for (int32_t i = 1; i < n; i++) max = c[i].logit > max ? c[i].logit : max;
+    if (isinf(max)) { /* all -inf, or a +inf: the first candidate with the max logit */
+        for (int32_t i = 0; i < n; i++)
+            if (c[i].logit == max) return c[i].id;
+    }
     double sum = 0.0;
-    for (int32_t i = 0; i < n; i++) sum += c[i].p = expf((c[i].logit - max) / temp);
-    for (int32_t i = 0; i < n; i++) c[i].p = (float)(c[i].p / sum);
+    for (int32_t i = 0; i < n; i++) sum += c[i].p = expf((c[i].logit - max) / s->p.temperature);
+    double target = u * sum, cum = 0.0;
+    for (int32_t i = 0; i < n; i++) {
+        cum += c[i].p;
+        if (cum > target) return c[i].id;
+    }
+    for (int32_t i = n - 1; i > 0; i--) /* rounding left target at the total: last token with p > 0 */
+        if (c[i].p > 0.0f) return c[i].id;
+    return c[0].id;
+}
+
+/* cand[0..n_cand) = the tokens of s->logits that top-k, top-p and min-p keep. */
+static void apply_filters(sampler *s) {
+    const sampler_params *p = &s->p;
+    int32_t n = s->n_vocab;
+    bool have_cand = false;
+    s->sorted = false;
+    s->n_cand = n;
+    if (p->top_k > 0 && p->top_k < n) {
+        select_top(s, p->top_k);
+        have_cand = true;
+    }
+    if (p->top_p < 1.0f) {
+        apply_top_p(s);
+        have_cand = true;
+    }
+    if (p->min_p > 0.0f) {
+        apply_min_p(s, have_cand);
+        have_cand = true;
+    }
+    if (!have_cand)
+        for (int32_t i = 0; i < n; i++) s->cand[i] = (candidate){.id = i, .logit = s->logits[i]};
 }
 
 int32_t sampler_sample(sampler *s, const float *logits) {
-    const sampler_params *p = &s->p;
-    memcpy(s->logits, logits, (size_t)s->n_vocab * sizeof(float));
-    apply_penalties(s);
-    if (p->temperature <= 0.0f) {
-        int32_t best = 0;
-        for (int32_t i = 1; i < s->n_vocab; i++)
-            if (s->logits[i] > s->logits[best]) best = i;
-        return best;
-    }
-    int32_t n = s->n_vocab;
-    for (int32_t i = 0; i < n; i++) s->cand[i] = (candidate){.id = i, .logit = s->logits[i]};
-    if (p->top_k > 0 && p->top_k < n) {
-        select_top_k(s->cand, n, p->top_k);
-        n = p->top_k;
-    }
-    qsort(s->cand, (size_t)n, sizeof(candidate), by_logit_desc);
-    softmax(s->cand, n, 1.0f);
-    if (p->top_p < 1.0f) { /* the smallest prefix whose mass reaches top_p */
-        double cum = 0.0;
-        for (int32_t i = 0; i < n; i++) {
-            cum += s->cand[i].p;
-            if (cum >= p->top_p) {
-                n = i + 1;
-                break;
-            }
-        }
-    }
-    if (p->min_p > 0.0f) { /* drop tokens below min_p x the most likely one's probability */
-        float floor_p = p->min_p * s->cand[0].p;
-        int32_t keep = 1;
-        while (keep < n && s->cand[keep].p >= floor_p) keep++;
-        n = keep;
-    }
-    softmax(s->cand, n, p->temperature);
-    double u = uniform01(s->rng), cum = 0.0;
-    for (int32_t i = 0; i < n; i++) {
-        cum += s->cand[i].p;
-        if (u < cum) return s->cand[i].id;
-    }
-    return s->cand[n - 1].id;
+    copy_penalized(s, logits);
+    if (s->p.temperature <= 0.0f) return argmax(s->logits, s->n_vocab);
+    apply_filters(s);
+    return draw(s);
+}
+
+int32_t sampler_candidates(sampler *s, const float *logits, int32_t *ids) {
+    copy_penalized(s, logits);
+    apply_filters(s);
+    for (int32_t i = 0; i < s->n_cand; i++) ids[i] = s->cand[i].id;
+    return s->n_cand;
 }
