@@ -133,6 +133,28 @@ celer_status celer_generate(celer_context *ctx, int32_t seq, const int32_t *prom
                             const celer_generate_params *p, celer_token_fn on_token, void *user,
                             celer_generate_stats *stats, celer_error *err);
 
+/* ---- sizes and profiling (for benchmarks) ---- */
+/* Bytes of the weight tensors read to decode one token: every matrix of every layer,
+ * the norms and the output head (one row of the token embedding, when it is not the
+ * head too). Not counting the KV cache. */
+uint64_t celer_model_decode_bytes(const celer_model *m);
+/* Bytes of keys and values one decoded token reads per position of its context. */
+uint64_t celer_model_kv_bytes_per_pos(const celer_model *m);
+/* Parameters (elements of all weight tensors) and file size in bytes. */
+uint64_t celer_model_n_params(const celer_model *m);
+uint64_t celer_model_file_bytes(const celer_model *m);
+
+/* Per-operation wall time inside celer_decode, summed over calls while enabled.
+ * Names are stable strings ("matmul_qkv", "attention", "ffn_up_gate", ...). */
+typedef struct {
+    const char *name;
+    uint64_t calls;
+    double seconds;
+} celer_op_stat;
+void celer_profile_enable(celer_context *ctx, bool on); /* also resets */
+/* Fills up to max entries (most time first) and returns how many kinds there are. */
+int32_t celer_profile_get(const celer_context *ctx, celer_op_stat *out, int32_t max);
+
 /* ---- perplexity ----
  * llama-perplexity's method: tokens split into n_chunks chunks of n_ctx, the first token
  * of each replaced by BOS when the model adds one, the second half of each scored. The
