@@ -1,5 +1,6 @@
 /* test_threadpool.c: every thread runs each job exactly once, jobs see the caller's
- * writes, splits cover ranges exactly, bad sizes are refused. */
+ * writes, barriers order phases, sleeping workers wake, splits cover ranges exactly, bad
+ * sizes are refused. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -7,6 +8,7 @@
 #include <cmocka.h>
 
 #include <string.h>
+#include <time.h>
 
 #include "core/threadpool.h"
 
@@ -45,6 +47,61 @@ static void test_runs_each_thread_once(void **state) {
     }
 }
 
+typedef struct {
+    int slots[8];
+    int errors;
+    int round;
+} barrier_state;
+
+/* Phase 1 writes this thread's slot, phase 2 reads every slot: the barrier must make
+ * all writes visible, round after round. */
+static void barrier_job(void *ctx, int ith, int nth) {
+    barrier_state *s = ctx;
+    threadpool *pool = *(threadpool **)(s + 1);
+    for (int phase = 0; phase < 3; phase++) {
+        s->slots[ith] = s->round * 10 + phase;
+        threadpool_barrier(pool);
+        for (int i = 0; i < nth; i++)
+            if (s->slots[i] != s->round * 10 + phase) __atomic_fetch_add(&s->errors, 1, __ATOMIC_RELAXED);
+        threadpool_barrier(pool);
+    }
+}
+
+static void test_barrier(void **state) {
+    (void)state;
+    for (int n = 1; n <= 4; n++) {
+        struct {
+            barrier_state s;
+            threadpool *pool;
+        } b;
+        memset(&b, 0, sizeof(b));
+        assert_int_equal(threadpool_init(&b.pool, n, NULL), CELER_OK);
+        for (int r = 1; r <= 500; r++) {
+            b.s.round = r;
+            threadpool_run(b.pool, barrier_job, &b.s);
+        }
+        assert_int_equal(b.s.errors, 0);
+        threadpool_free(b.pool);
+    }
+}
+
+/* Jobs spaced further apart than the spin: the workers sleep and must still wake. */
+static void test_wakes_after_sleep(void **state) {
+    (void)state;
+    threadpool *pool = NULL;
+    assert_int_equal(threadpool_init(&pool, 3, NULL), CELER_OK);
+    job_state s;
+    memset(&s, 0, sizeof(s));
+    for (int r = 1; r <= 5; r++) {
+        struct timespec ts = {0, 30 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        s.round = r;
+        threadpool_run(pool, job, &s);
+        for (int i = 0; i < 3; i++) assert_int_equal(s.seen_round[i], r);
+    }
+    threadpool_free(pool);
+}
+
 static void test_split_exact(void **state) {
     (void)state;
     for (long long n = 0; n < 50; n++)
@@ -75,6 +132,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_runs_each_thread_once),
         cmocka_unit_test(test_split_exact),
+        cmocka_unit_test(test_barrier),
+        cmocka_unit_test(test_wakes_after_sleep),
         cmocka_unit_test(test_bad_sizes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
