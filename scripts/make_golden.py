@@ -19,6 +19,8 @@ Outputs, in tests/data/golden/model/ (about 3 MB in all):
                     greedy_ids     the 64-token greedy continuation: the prompt is evaluated
                                    in one batch, then one token per decode, each the argmax of
                                    the last logits; no repetition penalty, EOS not a stop
+  greedy_top.tsv  prompt, step, then the 8 best "id:logit" pairs of llama.cpp's logits at
+                  that greedy step (for telling near ties from real differences)
   logits_<i>.f32  n_vocab little-endian float32: the logits at prompt i's last position
   logits_all_0.f32  (n_tokens, n_vocab) float32: prompt 0's logits at every position
   logits_2seq_<s>.f32  n_vocab float32: prompts 0 and 1 decoded in ONE llama_batch as
@@ -56,6 +58,7 @@ N_THREADS = 2
 N_BATCH = 512
 N_CTX = 1024
 N_GREEDY = 64
+GREEDY_TOP = 8
 PPL_N_CTX = 512
 PPL_N_CHUNKS = 8
 WIKI_EXCERPT_TOKENS = 200
@@ -158,14 +161,17 @@ def argmax(logits):
 
 
 def greedy(ctx, ids, n):
+    """The n greedy tokens, and at each step the GREEDY_TOP best (id, logit) pairs."""
     last = ctx.eval_prompt(ids, False)[-1]
-    out = []
+    out, tops = [], []
     for k in range(n):
         tok = argmax(last)
         out.append(tok)
+        best = np.argsort(-last, kind="stable")[:GREEDY_TOP]
+        tops.append([(int(t), float(last[t])) for t in best])
         if k + 1 < n:
             last = ctx.decode([(tok, len(ids) + k, 0, True)])[0]
-    return out
+    return out, tops
 
 
 def wiki_excerpt(model, wiki, n_tokens):
@@ -254,6 +260,7 @@ def main():
     prompts = make_prompts(model, wiki)
     ctx = Context(model, N_CTX)
     rows = []
+    top_rows = []
     single = []
     for i, (text, special) in enumerate(prompts):
         data = text.encode("utf-8")
@@ -263,7 +270,9 @@ def main():
         if i == 0:
             write_f32(os.path.join(args.out, "logits_all_0.f32"), logits)
         single.append(logits[-1])
-        cont = greedy(ctx, ids, N_GREEDY)
+        cont, tops = greedy(ctx, ids, N_GREEDY)
+        for k, top in enumerate(tops):
+            top_rows.append(f"{i}\t{k}\t" + " ".join(f"{t}:{v:.6f}" for t, v in top))
         rows.append("\t".join([data.hex(), "1" if special else "0", " ".join(map(str, ids)), " ".join(map(str, cont))]))
         notes.append(f"prompt {i}: {len(ids)} tokens, greedy: {model.text(cont)[:120]!r}")
         print(notes[-1])
@@ -271,6 +280,9 @@ def main():
     with open(os.path.join(args.out, "prompts.tsv"), "w") as f:
         f.write("# prompt_hex\tparse_special\tprompt_ids\tgreedy_ids (see scripts/make_golden.py)\n")
         f.write("\n".join(rows) + "\n")
+    with open(os.path.join(args.out, "greedy_top.tsv"), "w") as f:
+        f.write(f"# prompt\tstep\tllama.cpp's {GREEDY_TOP} best id:logit at that greedy step (see scripts/make_golden.py)\n")
+        f.write("\n".join(top_rows) + "\n")
 
     # Two sequences in one batch: prompts 0 and 1 as sequences 0 and 1.
     ctx = Context(model, N_CTX, n_seq_max=2)

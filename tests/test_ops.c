@@ -86,7 +86,7 @@ static void test_attention(void **state) {
     for (int i = 0; i < NPOS * NH * HD; i++) q[i] = 2.0f * frand();
     threadpool *pool = NULL;
     assert_int_equal(threadpool_init(&pool, 2, NULL), CELER_OK);
-    float scores[2 * 64];
+    float scores[2 * (NH / NKV) * 64];
     cpu_attention_args a = {.q = q, .out = out, .pos = b.pos, .seq_id = b.seq_id, .n = NPOS, .layer = 0, .n_ctx = 64, .hp = &hp,
                             .kv = kv, .scores = scores};
     cpu_attention(pool, &a);

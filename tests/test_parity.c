@@ -4,7 +4,7 @@
  *   - tokenization of each prompt equals llama.cpp's;
  *   - logits at the last prompt position, and at every position of prompt 0, within
  *     LOGIT_TOL (max abs difference) with the same argmax;
- *   - the greedy 64-token continuation is identical, up to a near tie;
+ *   - the greedy 64-token continuations pick llama.cpp's tokens, up to near ties;
  *   - two prompts in one batch as two sequences match llama.cpp's two-sequence batch;
  *   - perplexity of the first chunks of wiki.test.raw within 1%.
  * Why a tolerance: celer follows ggml's arithmetic (activations quantized to the weight's
@@ -31,8 +31,8 @@
 #define KL_MEAN_TOL 0.01 /* mean KL divergence over a prompt's positions */
 #define TIE_GAP 0.05     /* top tokens closer than this in probability may swap */
 #define PPL_REL_TOL 0.01 /* measured: 0.61% over 4 chunks, 0.18% over 8 */
-#define GREEDY_TIE_GAP 0.25f /* celer logit gap at which greedy paths may part */
-#define GREEDY_MIN_SHARE 0.5
+#define GREEDY_TIE_GAP 0.5f /* logit gap within which greedy choices may differ */
+#define GREEDY_MAX_TIES 0.05 /* share of greedy steps that may differ at near ties */
 #define PPL_CHUNKS 4 /* chunks scored by default; CELER_PARITY_CHUNKS overrides */
 #define MAX_PROMPTS 16
 #define MAX_IDS 1024
@@ -263,45 +263,84 @@ static void test_all_position_logits(void **state) {
     free(want);
 }
 
+/* llama.cpp's best logits at each greedy step (greedy_top.tsv): for telling a near tie
+ * from a real difference. */
+#define TOP_N 8
+typedef struct {
+    int32_t id[TOP_N];
+    float logit[TOP_N];
+} golden_top;
+
+static golden_top *load_greedy_tops(const fixture *fx) {
+    char path[1100];
+    snprintf(path, sizeof(path), "%s/greedy_top.tsv", fx->dir);
+    FILE *f = fopen(path, "r");
+    if (!f) fail_msg("missing %s", path);
+    golden_top *tops = calloc((size_t)MAX_PROMPTS * MAX_IDS, sizeof(golden_top));
+    char *line = NULL;
+    size_t cap = 0;
+    while (getline(&line, &cap, f) > 0) {
+        if (line[0] == '#') continue;
+        int prompt, step, used = 0;
+        if (sscanf(line, "%d %d%n", &prompt, &step, &used) != 2 || prompt < 0 || prompt >= MAX_PROMPTS || step < 0 || step >= MAX_IDS) continue;
+        golden_top *t = &tops[prompt * MAX_IDS + step];
+        const char *p = line + used;
+        for (int k = 0; k < TOP_N; k++) {
+            int n = 0;
+            t->id[k] = -1;
+            if (sscanf(p, " %d:%f%n", &t->id[k], &t->logit[k], &n) != 2) break;
+            p += n;
+        }
+    }
+    free(line);
+    fclose(f);
+    return tops;
+}
+
 /* Greedy continuation, one token per decode, compared with llama.cpp's token by token.
- * The two engines' logits differ by a little (see the header), so where llama.cpp's
- * greedy choice and celer's are a near tie in celer's own logits (within GREEDY_TIE_GAP)
- * the paths may part; the prompt's comparison ends there, and it is reported. A parting
- * at a clear margin fails. At least GREEDY_MIN_SHARE of all golden tokens must match. */
+ * Each step is fed llama.cpp's token (teacher forcing), so every golden step is compared.
+ * Where celer's choice differs, both engines must see it as a near tie: the two tokens
+ * within GREEDY_TIE_GAP of each other in celer's logits and in llama.cpp's; and at most
+ * GREEDY_MAX_TIES of the steps may differ. */
 static void test_greedy_continuations(void **state) {
     fixture *fx = *state;
     NEED_MODEL(fx);
-    int32_t matched = 0, total = 0;
+    golden_top *tops = load_greedy_tops(fx);
+    int32_t same = 0, total = 0;
     for (int i = 0; i < fx->n_prompts; i++) {
         const golden_prompt *g = &fx->prompts[i];
         eval_prompt(fx, g, false);
         celer_batch b;
         celer_error err = {0};
         assert_int_equal(celer_batch_init(&b, 1, &err), CELER_OK);
-        total += g->n_greedy;
-        int32_t j = 0;
-        for (; j < g->n_greedy; j++) {
+        for (int32_t j = 0; j < g->n_greedy; j++) {
             const float *logits = celer_get_logits(fx->ctx, 0);
             int32_t tok = argmax(logits, fx->n_vocab), want = g->greedy[j];
             if (want < 0 || want >= fx->n_vocab) fail_msg("prompt %d: golden token %d out of range", i, want);
-            if (tok != want) {
-                float gap = logits[tok] - logits[want];
-                fprintf(stderr, "prompt %d: greedy paths part at token %d (celer %d, llama.cpp %d, celer's logit gap %.4f)\n", i, j, tok, want,
-                        (double)gap);
-                if (gap > GREEDY_TIE_GAP)
-                    fail_msg("prompt %d: greedy token %d is %d, llama.cpp %d, a logit gap of %.4f > %.4f", i, j, tok, want, (double)gap,
-                             (double)GREEDY_TIE_GAP);
-                break;
+            total++;
+            if (tok == want) {
+                same++;
+            } else {
+                const golden_top *t = &tops[i * MAX_IDS + j];
+                if (t->id[0] != want) fail_msg("greedy_top.tsv: prompt %d step %d does not start with token %d", i, j, want);
+                float celer_gap = logits[tok] - logits[want], llama_gap = INFINITY;
+                for (int k = 0; k < TOP_N; k++)
+                    if (t->id[k] == tok) llama_gap = t->logit[0] - t->logit[k];
+                fprintf(stderr, "prompt %d, step %d: celer picks %d, llama.cpp %d (logit gaps: celer's %.4f, llama.cpp's %.4f)\n", i, j, tok,
+                        want, (double)celer_gap, (double)llama_gap);
+                if (celer_gap > GREEDY_TIE_GAP || llama_gap > GREEDY_TIE_GAP)
+                    fail_msg("prompt %d: greedy token %d is %d, llama.cpp %d: not a near tie (gaps %.4f and %.4f > %.4f)", i, j, tok, want,
+                             (double)celer_gap, (double)llama_gap, (double)GREEDY_TIE_GAP);
             }
             celer_batch_clear(&b);
-            celer_batch_add(&b, tok, g->n_ids + j, 0, true, NULL);
+            celer_batch_add(&b, want, g->n_ids + j, 0, true, NULL);
             if (celer_decode(fx->ctx, &b, &err) != CELER_OK) fail_msg("prompt %d: decode: %s", i, err.msg);
         }
-        matched += j;
         celer_batch_free(&b);
     }
-    fprintf(stderr, "greedy: %d of %d golden tokens identical\n", matched, total);
-    if (matched < GREEDY_MIN_SHARE * total) fail_msg("only %d of %d greedy tokens match", matched, total);
+    free(tops);
+    fprintf(stderr, "greedy: %d of %d steps pick llama.cpp's token\n", same, total);
+    if (total - same > GREEDY_MAX_TIES * total) fail_msg("%d of %d greedy steps differ", total - same, total);
 }
 
 /* Prompts 0 and 1 as sequences 0 and 1 of one batch: each sequence's last logits against

@@ -27,6 +27,9 @@ typedef struct {
     /* logits: (number of batch tokens with logits=true, n_vocab) */
     celer_status (*forward)(backend *b, kv_cache *kv, const celer_batch *batch, float *logits, celer_error *err);
     void (*free)(backend *b);
+    /* Per-stage wall times of forward (celer_profile_*): enable (and reset), read. */
+    void (*profile)(backend *b, bool enable);
+    int32_t (*profile_get)(const backend *b, celer_op_stat *out, int32_t max);
 } backend_ops;
 
 extern const backend_ops backend_cpu;

@@ -31,6 +31,16 @@ static inline uint16_t celer_fp32_to_fp16(float f) {
 #endif
 }
 
+/* dst[i] = fp16(src[i]) for a row of n. */
+static inline void celer_fp32_to_fp16_row(const float *src, uint16_t *dst, int64_t n) {
+    int64_t i = 0;
+#if defined(__F16C__) && defined(__AVX__)
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128((__m128i *)(dst + i), _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT));
+#endif
+    for (; i < n; i++) dst[i] = celer_fp32_to_fp16(src[i]);
+}
+
 static inline float celer_fp16_to_fp32_ref(uint16_t h) {
     uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
     uint32_t exp = (h >> 10) & 0x1fu;

@@ -113,15 +113,41 @@ int32_t celer_model_n_ctx_train(const celer_model *m) { return m->m->hp.n_ctx_tr
 
 void celer_model_describe(const celer_model *m, char *buf, size_t size) {
     const model_hparams *hp = &m->m->hp;
-    uint64_t n_params = 0;
-    for (uint64_t i = 0; i < m->m->file->n_tensors; i++) {
-        const gguf_tensor *t = &m->m->file->tensors[i];
-        n_params += (uint64_t)(t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3]);
-    }
+    uint64_t n_params = celer_model_n_params(m);
     snprintf(buf, size, "%s (%s, %.1fM parameters, %d layers, %d/%d heads, %.1f MiB, %.2f bits/weight)", m->m->name,
              model_arch_name(hp->arch), (double)n_params / 1e6, hp->n_layer, hp->n_head, hp->n_head_kv,
              (double)m->file_bytes / (1024.0 * 1024.0), 8.0 * (double)m->m->weight_bytes / (double)n_params);
 }
+
+static uint64_t tensor_bytes(const model_tensor *t) { return t->data ? (uint64_t)t->row_bytes * (uint64_t)t->ne[1] : 0; }
+
+uint64_t celer_model_decode_bytes(const celer_model *m) {
+    const model *mm = m->m;
+    uint64_t bytes = tensor_bytes(&mm->output) + tensor_bytes(&mm->output_norm);
+    if (!mm->hp.tied_output) bytes += mm->tok_embd.row_bytes; /* one embedding row */
+    for (int32_t il = 0; il < mm->hp.n_layer; il++) {
+        const model_layer *l = &mm->layers[il];
+        const model_tensor *ts[] = {&l->attn_norm, &l->wq, &l->wk, &l->wv, &l->bq, &l->bk, &l->bv, &l->wo, &l->ffn_norm, &l->w_gate, &l->w_up, &l->w_down};
+        for (size_t i = 0; i < sizeof(ts) / sizeof(ts[0]); i++) bytes += tensor_bytes(ts[i]);
+    }
+    return bytes;
+}
+
+uint64_t celer_model_kv_bytes_per_pos(const celer_model *m) {
+    const model_hparams *hp = &m->m->hp;
+    return 2ull * (uint64_t)hp->n_layer * (uint64_t)hp->n_head_kv * (uint64_t)hp->head_dim * sizeof(uint16_t); /* fp16 K and V */
+}
+
+uint64_t celer_model_n_params(const celer_model *m) {
+    uint64_t n = 0;
+    for (uint64_t i = 0; i < m->m->file->n_tensors; i++) {
+        const gguf_tensor *t = &m->m->file->tensors[i];
+        n += (uint64_t)(t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3]);
+    }
+    return n;
+}
+
+uint64_t celer_model_file_bytes(const celer_model *m) { return m->file_bytes; }
 
 /* ---- tokens ---- */
 
@@ -195,6 +221,10 @@ int32_t celer_context_n_ctx(const celer_context *ctx) { return ctx->n_ctx; }
 int32_t celer_context_n_batch(const celer_context *ctx) { return ctx->n_batch; }
 const celer_model *celer_context_model(const celer_context *ctx) { return ctx->model; }
 uint64_t celer_context_kv_bytes(const celer_context *ctx) { return kv_cache_bytes(ctx->kv); }
+
+void celer_profile_enable(celer_context *ctx, bool on) { ctx->ops->profile(ctx->be, on); }
+
+int32_t celer_profile_get(const celer_context *ctx, celer_op_stat *out, int32_t max) { return ctx->ops->profile_get(ctx->be, out, max); }
 
 celer_status celer_decode(celer_context *ctx, const celer_batch *batch, celer_error *err) {
     ctx->n_outputs = 0;

@@ -82,6 +82,9 @@ static celer_status read_hparams(meta_reader *r, model_hparams *hp) {
     if ((st = meta_int(r, "attention.value_length", &v_dim, false)) != CELER_OK) return st;
     if (v_dim != hp->head_dim)
         return celer_error_set(r->err, CELER_ERR_UNSUPPORTED, "%s: key_length %d != value_length %d is not supported", r->path, hp->head_dim, v_dim);
+    if (hp->head_dim < 1 || hp->head_dim > MODEL_MAX_HEAD_DIM || hp->n_head / hp->n_head_kv > MODEL_MAX_GQA_GROUP)
+        return celer_error_set(r->err, CELER_ERR_UNSUPPORTED, "%s: head dim %d (at most %d) or %d query heads per KV head (at most %d) not supported",
+                               r->path, hp->head_dim, MODEL_MAX_HEAD_DIM, hp->n_head / hp->n_head_kv, MODEL_MAX_GQA_GROUP);
     hp->n_rot = hp->head_dim;
     if ((st = meta_int(r, "rope.dimension_count", &hp->n_rot, false)) != CELER_OK) return st;
     if (hp->n_rot > hp->head_dim || hp->n_rot % 2 != 0)

@@ -14,6 +14,10 @@
 #include "core/status.h"
 #include "format/gguf.h"
 
+/* Limits the backends are written for; model_load refuses files beyond them. */
+#define MODEL_MAX_HEAD_DIM 512
+#define MODEL_MAX_GQA_GROUP 16 /* query heads per KV head */
+
 typedef enum {
     MODEL_ARCH_LLAMA, /* Llama 2/3, Mistral, SmolLM2, TinyLlama */
     MODEL_ARCH_QWEN2, /* QKV bias, NeoX-style rotary */

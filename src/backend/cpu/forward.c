@@ -13,7 +13,29 @@
 #include "backend/backend.h"
 #include "backend/cpu/ops.h"
 #include "core/half.h"
+#include "core/timer.h"
 #include "quant/quant.h"
+
+/* The stages of a forward, for per-op profiles (celer bench --profile). */
+typedef enum {
+    OP_EMBED,
+    OP_ATTN_NORM,
+    OP_QKV,       /* Q, K and V products, one pass */
+    OP_ROPE_KV,   /* rotary on Q and K, K and V into the cache */
+    OP_ATTENTION,
+    OP_ATTN_OUT,  /* output projection and residual */
+    OP_FFN_NORM,
+    OP_FFN_GATE_UP, /* gate and up products with SiLU and the product, one pass */
+    OP_FFN_DOWN,  /* down product and residual */
+    OP_OUTPUT,    /* final norm and the output head */
+    OP_COUNT
+} op_id;
+
+static const char *const op_names[OP_COUNT] = {
+    [OP_EMBED] = "embed",         [OP_ATTN_NORM] = "attn_norm", [OP_QKV] = "matmul_qkv",      [OP_ROPE_KV] = "rope_kv_store",
+    [OP_ATTENTION] = "attention", [OP_ATTN_OUT] = "matmul_attn_out", [OP_FFN_NORM] = "ffn_norm", [OP_FFN_GATE_UP] = "matmul_ffn_gate_up_silu",
+    [OP_FFN_DOWN] = "matmul_ffn_down", [OP_OUTPUT] = "output_norm_head",
+};
 
 struct backend {
     const model *m;
@@ -29,9 +51,12 @@ struct backend {
     float *proj;   /* (n_batch, n_embd) */
     float *gate;   /* (n_batch, n_ff) */
     float *up;     /* (n_batch, n_ff) */
-    float *scores; /* (n_threads, n_ctx) */
+    float *scores; /* (n_threads, n_head / n_head_kv, n_ctx) */
     float *out_x;  /* (n_batch, n_embd) normed rows of the tokens that want logits */
-    void *scratch; /* quantized activations, the largest any matmul needs */
+    void *scratch; /* quantized activations, the largest any (fused) matmul needs */
+    bool profile;
+    uint64_t op_calls[OP_COUNT];
+    double op_seconds[OP_COUNT];
 };
 
 static void cpu_free(backend *b) {
@@ -43,16 +68,19 @@ static void cpu_free(backend *b) {
     free(b);
 }
 
+/* Quantized-activation scratch: the most any product or fused group needs. */
 static size_t max_scratch(const model *m, int64_t n) {
     const model_hparams *hp = &m->hp;
     size_t best = cpu_matmul_scratch_bytes(m->output.type, hp->n_embd, n);
     for (int il = 0; il < hp->n_layer; il++) {
         const model_layer *l = &m->layers[il];
-        const model_tensor *ws[] = {&l->wq, &l->wk, &l->wv, &l->wo, &l->w_gate, &l->w_up, &l->w_down};
-        for (size_t i = 0; i < sizeof(ws) / sizeof(ws[0]); i++) {
-            size_t s = cpu_matmul_scratch_bytes(ws[i]->type, ws[i]->ne[0], n);
-            if (s > best) best = s;
-        }
+        size_t qkv = cpu_matmul_scratch_bytes(l->wq.type, hp->n_embd, n) + cpu_matmul_scratch_bytes(l->wk.type, hp->n_embd, n) +
+                     cpu_matmul_scratch_bytes(l->wv.type, hp->n_embd, n);
+        size_t gate_up = cpu_matmul_scratch_bytes(l->w_gate.type, hp->n_embd, n) + cpu_matmul_scratch_bytes(l->w_up.type, hp->n_embd, n);
+        size_t wo = cpu_matmul_scratch_bytes(l->wo.type, l->wo.ne[0], n), down = cpu_matmul_scratch_bytes(l->w_down.type, l->w_down.ne[0], n);
+        size_t sizes[] = {qkv, gate_up, wo, down};
+        for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
+            if (sizes[i] > best) best = sizes[i];
     }
     return best;
 }
@@ -80,7 +108,7 @@ static celer_status cpu_init(backend **out, const model *m, const backend_config
     b->proj = malloc(n * hp->n_embd * sizeof(float));
     b->gate = malloc(n * hp->n_ff * sizeof(float));
     b->up = malloc(n * hp->n_ff * sizeof(float));
-    b->scores = malloc((size_t)cfg->n_threads * (size_t)cfg->n_ctx * sizeof(float));
+    b->scores = malloc(cpu_attention_scores_floats(cfg->n_threads, hp->n_head, hp->n_head_kv, cfg->n_ctx) * sizeof(float));
     b->out_x = malloc(n * hp->n_embd * sizeof(float));
     b->scratch = malloc(max_scratch(m, cfg->n_batch));
     if (!b->x || !b->xn || !b->q || !b->k || !b->v || !b->att || !b->proj || !b->gate || !b->up || !b->scores || !b->out_x ||
@@ -105,21 +133,31 @@ static void store_kv(backend *b, kv_cache *kv, const celer_batch *batch, int32_t
     for (int32_t i = 0; i < batch->n_tokens; i++) {
         uint16_t *k = kv_cache_k(kv, layer, batch->seq_id[i], batch->pos[i]);
         uint16_t *v = kv_cache_v(kv, layer, batch->seq_id[i], batch->pos[i]);
-        for (int64_t d = 0; d < kv_dim; d++) {
-            k[d] = celer_fp32_to_fp16(b->k[i * kv_dim + d]);
-            v[d] = celer_fp32_to_fp16(b->v[i * kv_dim + d]);
-        }
+        celer_fp32_to_fp16_row(b->k + i * kv_dim, k, kv_dim);
+        celer_fp32_to_fp16_row(b->v + i * kv_dim, v, kv_dim);
     }
+}
+
+/* Profiling: op_begin returns a start time when profiling, op_end books it. */
+static inline double op_begin(const backend *b) { return b->profile ? celer_time_s() : 0.0; }
+static inline void op_end(backend *b, op_id op, double t0) {
+    if (!b->profile) return;
+    b->op_seconds[op] += celer_time_s() - t0;
+    b->op_calls[op]++;
 }
 
 static void attention_block(backend *b, kv_cache *kv, const celer_batch *batch, int32_t il) {
     const model_hparams *hp = &b->m->hp;
     const model_layer *l = &b->m->layers[il];
     int64_t n = batch->n_tokens, q_dim = (int64_t)hp->n_head * hp->head_dim, kv_dim = (int64_t)hp->n_head_kv * hp->head_dim;
+    double t = op_begin(b);
     cpu_rmsnorm(b->xn, b->x, l->attn_norm.data, n, hp->n_embd, hp->norm_eps);
-    cpu_matmul(b->pool, &l->wq, b->xn, n, b->q, b->scratch);
-    cpu_matmul(b->pool, &l->wk, b->xn, n, b->k, b->scratch);
-    cpu_matmul(b->pool, &l->wv, b->xn, n, b->v, b->scratch);
+    op_end(b, OP_ATTN_NORM, t);
+    t = op_begin(b);
+    cpu_matmul_out qkv[3] = {{&l->wq, b->q}, {&l->wk, b->k}, {&l->wv, b->v}};
+    cpu_matmul_fused(b->pool, qkv, 3, b->xn, n, b->scratch, false);
+    op_end(b, OP_QKV, t);
+    t = op_begin(b);
     if (hp->qkv_bias) {
         cpu_add_bias(b->q, l->bq.data, n, q_dim);
         cpu_add_bias(b->k, l->bk.data, n, kv_dim);
@@ -128,29 +166,41 @@ static void attention_block(backend *b, kv_cache *kv, const celer_batch *batch, 
     cpu_rope(b->q, batch->pos, n, hp->n_head, hp, b->m->rope_freq_factors);
     cpu_rope(b->k, batch->pos, n, hp->n_head_kv, hp, b->m->rope_freq_factors);
     store_kv(b, kv, batch, il);
+    op_end(b, OP_ROPE_KV, t);
+    t = op_begin(b);
     cpu_attention_args args = {.q = b->q, .out = b->att, .pos = batch->pos, .seq_id = batch->seq_id, .n = n, .layer = il,
                                .n_ctx = b->n_ctx, .hp = hp, .kv = kv, .scores = b->scores};
     cpu_attention(b->pool, &args);
+    op_end(b, OP_ATTENTION, t);
+    t = op_begin(b);
     cpu_matmul(b->pool, &l->wo, b->att, n, b->proj, b->scratch);
     for (int64_t i = 0; i < n * hp->n_embd; i++) b->x[i] += b->proj[i];
+    op_end(b, OP_ATTN_OUT, t);
 }
 
 static void ffn_block(backend *b, int64_t n, int32_t il) {
     const model_hparams *hp = &b->m->hp;
     const model_layer *l = &b->m->layers[il];
+    double t = op_begin(b);
     cpu_rmsnorm(b->xn, b->x, l->ffn_norm.data, n, hp->n_embd, hp->norm_eps);
-    cpu_matmul(b->pool, &l->w_gate, b->xn, n, b->gate, b->scratch);
-    cpu_matmul(b->pool, &l->w_up, b->xn, n, b->up, b->scratch);
-    cpu_silu_mul(b->gate, b->up, n * hp->n_ff);
+    op_end(b, OP_FFN_NORM, t);
+    t = op_begin(b);
+    cpu_matmul_out gate_up[2] = {{&l->w_gate, b->gate}, {&l->w_up, b->up}};
+    cpu_matmul_fused(b->pool, gate_up, 2, b->xn, n, b->scratch, true); /* gate = silu(gate) * up */
+    op_end(b, OP_FFN_GATE_UP, t);
+    t = op_begin(b);
     cpu_matmul(b->pool, &l->w_down, b->gate, n, b->proj, b->scratch);
     for (int64_t i = 0; i < n * hp->n_embd; i++) b->x[i] += b->proj[i];
+    op_end(b, OP_FFN_DOWN, t);
 }
 
 static celer_status cpu_forward(backend *b, kv_cache *kv, const celer_batch *batch, float *logits, celer_error *err) {
     const model_hparams *hp = &b->m->hp;
     if (batch->n_tokens < 1 || batch->n_tokens > b->n_batch)
         return celer_error_set(err, CELER_ERR_INVALID_ARG, "batch of %d tokens: must be 1..%d", batch->n_tokens, b->n_batch);
+    double t = op_begin(b);
     embed(b, batch);
+    op_end(b, OP_EMBED, t);
     for (int32_t il = 0; il < hp->n_layer; il++) {
         attention_block(b, kv, batch, il);
         ffn_block(b, batch->n_tokens, il);
@@ -159,9 +209,33 @@ static celer_status cpu_forward(backend *b, kv_cache *kv, const celer_batch *bat
     for (int32_t i = 0; i < batch->n_tokens; i++)
         if (batch->logits[i]) memcpy(b->out_x + n_out++ * hp->n_embd, b->x + (int64_t)i * hp->n_embd, (size_t)hp->n_embd * sizeof(float));
     if (n_out == 0) return CELER_OK;
+    t = op_begin(b);
     cpu_rmsnorm(b->xn, b->out_x, b->m->output_norm.data, n_out, hp->n_embd, hp->norm_eps);
     cpu_matmul(b->pool, &b->m->output, b->xn, n_out, logits, b->scratch);
+    op_end(b, OP_OUTPUT, t);
     return CELER_OK;
 }
 
-const backend_ops backend_cpu = {.name = "cpu", .init = cpu_init, .forward = cpu_forward, .free = cpu_free};
+static void cpu_profile(backend *b, bool enable) {
+    b->profile = enable;
+    memset(b->op_calls, 0, sizeof(b->op_calls));
+    memset(b->op_seconds, 0, sizeof(b->op_seconds));
+}
+
+static int32_t cpu_profile_get(const backend *b, celer_op_stat *out, int32_t max) {
+    celer_op_stat all[OP_COUNT];
+    int32_t n = 0;
+    for (int op = 0; op < OP_COUNT; op++)
+        if (b->op_calls[op]) all[n++] = (celer_op_stat){.name = op_names[op], .calls = b->op_calls[op], .seconds = b->op_seconds[op]};
+    for (int32_t i = 1; i < n; i++) /* most time first */
+        for (int32_t j = i; j > 0 && all[j].seconds > all[j - 1].seconds; j--) {
+            celer_op_stat tmp = all[j];
+            all[j] = all[j - 1];
+            all[j - 1] = tmp;
+        }
+    for (int32_t i = 0; i < n && i < max; i++) out[i] = all[i];
+    return n;
+}
+
+const backend_ops backend_cpu = {.name = "cpu", .init = cpu_init, .forward = cpu_forward, .free = cpu_free, .profile = cpu_profile,
+                                  .profile_get = cpu_profile_get};

@@ -3,9 +3,11 @@
 #include "backend/cpu/ops.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "core/half.h"
+#include "quant/kernels.h"
 #include "quant/quant.h"
 
 void cpu_rmsnorm(float *out, const float *x, const float *weight, int64_t n, int64_t dim, float eps) {
@@ -26,46 +28,102 @@ size_t cpu_matmul_scratch_bytes(uint32_t type, int64_t dim, int64_t n) {
     return quant_row_size(tr->vec_dot_type, dim) * (size_t)n;
 }
 
+/* Work is handed out in units of ROW_BLOCK weight rows (all tokens); each unit walks the
+ * tokens in blocks of TOKEN_BLOCK so its rows stay in cache while activations stream. */
+#define ROW_BLOCK 16
+#define TOKEN_BLOCK 64
+
 typedef struct {
-    const model_tensor *w;
+    const cpu_matmul_out *outs;
+    int n_out;
+    bool swiglu;
     const float *x;
-    int64_t n;
-    float *y;
-    void *act;            /* (n, act_row_bytes) x quantized to the vec_dot type */
-    size_t act_row_bytes;
-    const quant_traits *act_traits;
-    const quant_traits *w_traits;
+    int64_t n, k;
+    /* distinct activation types: x quantized once per type, (n, act_row_bytes[a]) each */
+    int n_act;
+    uint32_t act_type[CPU_MATMUL_MAX_OUT];
+    size_t act_row_bytes[CPU_MATMUL_MAX_OUT];
+    char *act[CPU_MATMUL_MAX_OUT];
+    const quant_kernels *act_kernels[CPU_MATMUL_MAX_OUT]; /* one whose quantize_act makes act_type */
+    int act_of_out[CPU_MATMUL_MAX_OUT];
+    const quant_kernels *kernels[CPU_MATMUL_MAX_OUT];
+    int64_t unit_start[CPU_MATMUL_MAX_OUT + 1]; /* units of output i: [unit_start[i], unit_start[i+1]) */
+    threadpool *pool;
+    _Atomic long long next_unit;
 } matmul_job;
 
-static void matmul_quantize_rows(void *ctx, int ith, int nth) {
-    matmul_job *j = ctx;
-    long long begin, end;
-    threadpool_split(j->n, ith, nth, &begin, &end);
-    for (long long t = begin; t < end; t++)
-        j->act_traits->quantize_row(j->x + t * j->w->ne[0], (char *)j->act + t * j->act_row_bytes, j->w->ne[0]);
-}
-
-static void matmul_rows(void *ctx, int ith, int nth) {
-    matmul_job *j = ctx;
-    int64_t rows = j->w->ne[1], cols = j->w->ne[0];
-    long long begin, end;
-    threadpool_split(rows, ith, nth, &begin, &end);
-    for (long long r = begin; r < end; r++) {
-        const char *wrow = (const char *)j->w->data + r * j->w->row_bytes;
-        for (int64_t t = 0; t < j->n; t++)
-            j->y[t * rows + r] = j->w_traits->vec_dot(cols, wrow, (const char *)j->act + t * j->act_row_bytes);
+static void matmul_rows(const matmul_job *j, int i, int64_t r0, int64_t r1) {
+    const model_tensor *w = j->outs[i].w;
+    const int a = j->act_of_out[i];
+    for (int64_t t0 = 0; t0 < j->n; t0 += TOKEN_BLOCK) {
+        int64_t nt = j->n - t0 < TOKEN_BLOCK ? j->n - t0 : TOKEN_BLOCK;
+        j->kernels[i]->gemm(j->k, w->data, w->row_bytes, r0, r1, j->act[a] + t0 * (int64_t)j->act_row_bytes[a], j->act_row_bytes[a],
+                            nt, j->outs[i].y + t0 * w->ne[1], w->ne[1]);
     }
 }
 
+static void matmul_worker(void *ctx, int ith, int nth) {
+    matmul_job *j = ctx;
+    /* 1. quantize x once per activation type, rows split over threads */
+    long long begin, end;
+    threadpool_split(j->n * j->n_act, ith, nth, &begin, &end);
+    for (long long u = begin; u < end; u++) {
+        int a = (int)(u / j->n);
+        int64_t t = u % j->n;
+        j->act_kernels[a]->quantize_act(j->x + t * j->k, j->act[a] + t * (int64_t)j->act_row_bytes[a], j->k);
+    }
+    threadpool_barrier(j->pool);
+    /* 2. row blocks of every product, handed out one at a time */
+    const int64_t total = j->unit_start[j->n_out];
+    for (;;) {
+        long long u = atomic_fetch_add_explicit(&j->next_unit, 1, memory_order_relaxed);
+        if (u >= total) break;
+        int i = 0;
+        while (u >= j->unit_start[i + 1]) i++;
+        int64_t rows = j->outs[i].w->ne[1], r0 = (u - j->unit_start[i]) * ROW_BLOCK;
+        int64_t r1 = r0 + ROW_BLOCK < rows ? r0 + ROW_BLOCK : rows;
+        matmul_rows(j, i, r0, r1);
+        if (j->swiglu) { /* y0 = silu(y0) * y1 on these rows, both products computed here */
+            matmul_rows(j, 1, r0, r1);
+            for (int64_t t = 0; t < j->n; t++) cpu_silu_mul(j->outs[0].y + t * rows + r0, j->outs[1].y + t * rows + r0, r1 - r0);
+        }
+    }
+}
+
+void cpu_matmul_fused(threadpool *pool, const cpu_matmul_out *outs, int n_out, const float *x, int64_t n, void *scratch, bool swiglu) {
+    CHECK(n_out >= 1 && n_out <= CPU_MATMUL_MAX_OUT && n >= 1);
+    matmul_job j = {.outs = outs, .n_out = n_out, .swiglu = swiglu, .x = x, .n = n, .k = outs[0].w->ne[0], .pool = pool};
+    char *next = scratch;
+    for (int i = 0; i < n_out; i++) {
+        const model_tensor *w = outs[i].w;
+        CHECK(w->ne[0] == j.k);
+        j.kernels[i] = quant_kernels_get(w->type);
+        CHECK(j.kernels[i]);
+        uint32_t at = quant_get_traits(w->type)->vec_dot_type;
+        int a = 0;
+        while (a < j.n_act && j.act_type[a] != at) a++;
+        if (a == j.n_act) {
+            j.act_type[a] = at;
+            j.act_row_bytes[a] = quant_row_size(at, j.k);
+            j.act[a] = next;
+            j.act_kernels[a] = j.kernels[i];
+            next += j.act_row_bytes[a] * (size_t)n;
+            j.n_act++;
+        }
+        j.act_of_out[i] = a;
+    }
+    if (swiglu) CHECK(n_out == 2 && outs[0].w->ne[1] == outs[1].w->ne[1]);
+    int units_of = swiglu ? 1 : n_out; /* swiglu: a unit of the gate does the up rows too */
+    j.unit_start[0] = 0;
+    for (int i = 0; i < n_out; i++)
+        j.unit_start[i + 1] = j.unit_start[i] + (i < units_of ? (outs[i].w->ne[1] + ROW_BLOCK - 1) / ROW_BLOCK : 0);
+    atomic_init(&j.next_unit, 0);
+    threadpool_run(pool, matmul_worker, &j);
+}
+
 void cpu_matmul(threadpool *pool, const model_tensor *w, const float *x, int64_t n, float *y, void *scratch) {
-    const quant_traits *wt = quant_get_traits(w->type);
-    CHECK(wt && wt->vec_dot);
-    const quant_traits *at = quant_get_traits(wt->vec_dot_type);
-    CHECK(at && at->quantize_row);
-    matmul_job j = {.w = w, .x = x, .n = n, .y = y, .act = scratch, .act_row_bytes = quant_row_size(wt->vec_dot_type, w->ne[0]),
-                    .act_traits = at, .w_traits = wt};
-    threadpool_run(pool, matmul_quantize_rows, &j);
-    threadpool_run(pool, matmul_rows, &j);
+    cpu_matmul_out out = {.w = w, .y = y};
+    cpu_matmul_fused(pool, &out, 1, x, n, scratch, false);
 }
 
 void cpu_add_bias(float *x, const float *bias, int64_t n, int64_t dim) {
@@ -104,43 +162,112 @@ void cpu_silu_mul(float *gate, const float *up, int64_t n) {
     }
 }
 
+#if defined(__AVX2__) && defined(__F16C__) && defined(__FMA__)
+#include <immintrin.h>
+#define ATTENTION_SIMD 1
+
+static inline float hsum256(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* sum_d q[d] * fp32(k[d]) for hd a multiple of 8; q already holds fp16-rounded values. */
+static inline float dot_f16(const float *q, const uint16_t *k, int32_t hd) {
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int32_t d = 0;
+    for (; d + 16 <= hd; d += 16) {
+        acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k + d))), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + d + 8), _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k + d + 8))), acc1);
+    }
+    for (; d < hd; d += 8)
+        acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k + d))), acc0);
+    return hsum256(_mm256_add_ps(acc0, acc1));
+}
+
+/* out[d] += w * fp32(v[d]) */
+static inline void axpy_f16(float *out, float w, const uint16_t *v, int32_t hd) {
+    __m256 wv = _mm256_set1_ps(w);
+    for (int32_t d = 0; d < hd; d += 8)
+        _mm256_storeu_ps(out + d, _mm256_fmadd_ps(wv, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + d))), _mm256_loadu_ps(out + d)));
+}
+#else
+#define ATTENTION_SIMD 0
+#endif
+
+static float dot_f16_ref(const float *q, const uint16_t *k, int32_t hd) {
+    float dot = 0.0f;
+    for (int32_t d = 0; d < hd; d++) dot += q[d] * celer_fp16_to_fp32(k[d]);
+    return dot;
+}
+
+static void axpy_f16_ref(float *out, float w, const uint16_t *v, int32_t hd) {
+    for (int32_t d = 0; d < hd; d++) out[d] += w * celer_fp16_to_fp32(v[d]);
+}
+
+/* One job = one token and one KV head with the `group` query heads that share it: each
+ * key and value row is read once for all of them. Scores live in a per-thread row of
+ * (group, n_ctx) floats: memory linear in the context, never quadratic in the prompt. */
 static void attention_rows(void *ctx, int ith, int nth) {
     const cpu_attention_args *a = ctx;
     const model_hparams *hp = a->hp;
     const int32_t hd = hp->head_dim, group = hp->n_head / hp->n_head_kv;
     const float scale = 1.0f / sqrtf((float)hd);
-    float *scores = a->scores + (int64_t)ith * a->n_ctx;
-    uint16_t qh[1024];
-    CHECK(hd <= 1024);
+    const bool simd = ATTENTION_SIMD && hd % 8 == 0;
+    float *scores = a->scores + (int64_t)ith * group * a->n_ctx; /* (group, n_ctx) */
+    float qf[CPU_ATTENTION_MAX_GROUP * CPU_ATTENTION_MAX_HEAD_DIM];
+    CHECK(hd <= CPU_ATTENTION_MAX_HEAD_DIM && group <= CPU_ATTENTION_MAX_GROUP);
     long long begin, end;
-    threadpool_split(a->n * hp->n_head, ith, nth, &begin, &end);
+    threadpool_split(a->n * hp->n_head_kv, ith, nth, &begin, &end);
     for (long long job = begin; job < end; job++) {
-        int64_t t = job / hp->n_head;
-        int32_t h = (int32_t)(job % hp->n_head), kvh = h / group;
+        int64_t t = job / hp->n_head_kv;
+        int32_t kvh = (int32_t)(job % hp->n_head_kv);
         int32_t seq = a->seq_id[t], n_pos = a->pos[t] + 1;
         CHECK(n_pos <= a->n_ctx);
-        const float *q = a->q + (t * hp->n_head + h) * hd;
-        for (int32_t d = 0; d < hd; d++) qh[d] = celer_fp32_to_fp16(q[d]);
-        float max = -INFINITY;
+        /* queries rounded to fp16, as ggml converts them for its f16 K·Q product */
+        for (int32_t g = 0; g < group; g++) {
+            const float *q = a->q + (t * hp->n_head + kvh * group + g) * hd;
+            for (int32_t d = 0; d < hd; d++) qf[g * hd + d] = celer_fp16_to_fp32(celer_fp32_to_fp16(q[d]));
+        }
+        float max[CPU_ATTENTION_MAX_GROUP];
+        for (int32_t g = 0; g < group; g++) max[g] = -INFINITY;
         for (int32_t p = 0; p < n_pos; p++) {
             const uint16_t *k = kv_cache_k(a->kv, a->layer, seq, p) + kvh * hd;
-            float dot = 0.0f;
-            for (int32_t d = 0; d < hd; d++) dot += celer_fp16_to_fp32(qh[d]) * celer_fp16_to_fp32(k[d]);
-            scores[p] = dot * scale;
-            if (scores[p] > max) max = scores[p];
+            for (int32_t g = 0; g < group; g++) {
+#if ATTENTION_SIMD
+                float dot = simd ? dot_f16(qf + g * hd, k, hd) : dot_f16_ref(qf + g * hd, k, hd);
+#else
+                float dot = dot_f16_ref(qf + g * hd, k, hd);
+#endif
+                float sc = dot * scale;
+                scores[g * a->n_ctx + p] = sc;
+                if (sc > max[g]) max[g] = sc;
+            }
         }
-        double sum = 0.0;
-        for (int32_t p = 0; p < n_pos; p++) {
-            scores[p] = expf(scores[p] - max);
-            sum += (double)scores[p];
+        for (int32_t g = 0; g < group; g++) {
+            float *sg = scores + g * a->n_ctx;
+            double sum = 0.0;
+            for (int32_t p = 0; p < n_pos; p++) {
+                sg[p] = expf(sg[p] - max[g]);
+                sum += (double)sg[p];
+            }
+            /* probabilities rounded to fp16, as ggml's f16 V·P product sees them */
+            float inv = (float)(1.0 / sum);
+            for (int32_t p = 0; p < n_pos; p++) sg[p] = celer_fp16_to_fp32(celer_fp32_to_fp16(sg[p] * inv));
+            memset(a->out + (t * hp->n_head + kvh * group + g) * hd, 0, (size_t)hd * sizeof(float));
         }
-        float inv = (float)(1.0 / sum);
-        float *out = a->out + (t * hp->n_head + h) * hd;
-        memset(out, 0, (size_t)hd * sizeof(float));
         for (int32_t p = 0; p < n_pos; p++) {
-            float w = celer_fp16_to_fp32(celer_fp32_to_fp16(scores[p] * inv));
             const uint16_t *v = kv_cache_v(a->kv, a->layer, seq, p) + kvh * hd;
-            for (int32_t d = 0; d < hd; d++) out[d] += w * celer_fp16_to_fp32(v[d]);
+            for (int32_t g = 0; g < group; g++) {
+                float *out = a->out + (t * hp->n_head + kvh * group + g) * hd;
+#if ATTENTION_SIMD
+                if (simd) axpy_f16(out, scores[g * a->n_ctx + p], v, hd);
+                else axpy_f16_ref(out, scores[g * a->n_ctx + p], v, hd);
+#else
+                axpy_f16_ref(out, scores[g * a->n_ctx + p], v, hd);
+#endif
+            }
         }
     }
 }

@@ -8,6 +8,8 @@
 #ifndef CELER_BACKEND_CPU_OPS_H
 #define CELER_BACKEND_CPU_OPS_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "core/threadpool.h"
@@ -23,6 +25,17 @@ size_t cpu_matmul_scratch_bytes(uint32_t type, int64_t dim, int64_t n);
 /* y (n, w.ne[1]) = x (n, w.ne[0]) · wᵀ; scratch: cpu_matmul_scratch_bytes(...) bytes. */
 void cpu_matmul(threadpool *pool, const model_tensor *w, const float *x, int64_t n, float *y, void *scratch);
 
+/* Products that share their input, in one pass over the threads (Q, K and V; gate and
+ * up): y_i (n, w_i.ne[1]) = x (n, k) · w_iᵀ, x quantized once per activation type.
+ * swiglu (n_out == 2, same rows): afterwards y_0 = silu(y_0) * y_1, each thread on the
+ * rows it computed. scratch: the sum of cpu_matmul_scratch_bytes over the products. */
+#define CPU_MATMUL_MAX_OUT 4
+typedef struct {
+    const model_tensor *w;
+    float *y; /* (n, w->ne[1]) */
+} cpu_matmul_out;
+void cpu_matmul_fused(threadpool *pool, const cpu_matmul_out *outs, int n_out, const float *x, int64_t n, void *scratch, bool swiglu);
+
 /* x (n, dim) += bias (dim). */
 void cpu_add_bias(float *x, const float *bias, int64_t n, int64_t dim);
 
@@ -33,7 +46,13 @@ void cpu_rope(float *x, const int32_t *pos, int64_t n, int32_t n_heads, const mo
 void cpu_silu_mul(float *gate, const float *up, int64_t n);
 
 /* out (n, n_head * head_dim): causal attention of q (n, n_head * head_dim) over each
- * token's sequence in the KV cache, positions 0..pos[i]. scores: (n_threads, n_ctx). */
+ * token's sequence in the KV cache, positions 0..pos[i].
+ * scores: cpu_attention_scores_floats(...) floats. */
+#define CPU_ATTENTION_MAX_GROUP MODEL_MAX_GQA_GROUP
+#define CPU_ATTENTION_MAX_HEAD_DIM MODEL_MAX_HEAD_DIM
+static inline size_t cpu_attention_scores_floats(int n_threads, int32_t n_head, int32_t n_head_kv, int32_t n_ctx) {
+    return (size_t)n_threads * (size_t)(n_head / n_head_kv) * (size_t)n_ctx;
+}
 typedef struct {
     const float *q;
     float *out;

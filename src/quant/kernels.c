@@ -1,0 +1,51 @@
+/* kernels.c: the kernel tables and their run-time choice (see kernels.h). The scalar
+ * table is the reference: the traits' quantize_row and vec_dot. */
+#include "quant/kernels.h"
+
+#include "quant/quant.h"
+
+static const quant_traits *traits_of(uint32_t type) { return quant_get_traits(type); }
+
+static void gemm_scalar(uint32_t type, int64_t k, const void *w, size_t w_row_bytes, int64_t r0, int64_t r1, const void *act,
+                        size_t act_row_bytes, int64_t n, float *y, int64_t ldy) {
+    const quant_traits *t = traits_of(type);
+    for (int64_t r = r0; r < r1; r++)
+        for (int64_t i = 0; i < n; i++)
+            y[i * ldy + r] = t->vec_dot(k, (const char *)w + r * (int64_t)w_row_bytes, (const char *)act + i * (int64_t)act_row_bytes);
+}
+
+#define SCALAR_TABLE(t, id, act)                                                                                        \
+    static void gemm_##t(int64_t k, const void *w, size_t wb, int64_t r0, int64_t r1, const void *a, size_t ab, int64_t n, \
+                         float *y, int64_t ldy) {                                                                       \
+        gemm_scalar(id, k, w, wb, r0, r1, a, ab, n, y, ldy);                                                           \
+    }                                                                                                                  \
+    static void quantize_##t(const float *x, void *dst, int64_t k) { traits_of(act)->quantize_row(x, dst, k); }
+
+SCALAR_TABLE(f32, QUANT_F32, QUANT_F32)
+SCALAR_TABLE(f16, QUANT_F16, QUANT_F16)
+SCALAR_TABLE(bf16, QUANT_BF16, QUANT_BF16)
+SCALAR_TABLE(q4_0, QUANT_Q4_0, QUANT_Q8_0)
+SCALAR_TABLE(q4_1, QUANT_Q4_1, QUANT_Q8_1)
+SCALAR_TABLE(q5_0, QUANT_Q5_0, QUANT_Q8_0)
+SCALAR_TABLE(q5_1, QUANT_Q5_1, QUANT_Q8_1)
+SCALAR_TABLE(q8_0, QUANT_Q8_0, QUANT_Q8_0)
+SCALAR_TABLE(q2_K, QUANT_Q2_K, QUANT_Q8_K)
+SCALAR_TABLE(q3_K, QUANT_Q3_K, QUANT_Q8_K)
+SCALAR_TABLE(q4_K, QUANT_Q4_K, QUANT_Q8_K)
+SCALAR_TABLE(q5_K, QUANT_Q5_K, QUANT_Q8_K)
+SCALAR_TABLE(q6_K, QUANT_Q6_K, QUANT_Q8_K)
+
+#define ROW(id, t) [id] = {.quantize_act = quantize_##t, .gemm = gemm_##t}
+static const quant_kernels scalar[QUANT_TYPE_COUNT] = {
+    ROW(QUANT_F32, f32),   ROW(QUANT_F16, f16),   ROW(QUANT_BF16, bf16), ROW(QUANT_Q4_0, q4_0), ROW(QUANT_Q4_1, q4_1),
+    ROW(QUANT_Q5_0, q5_0), ROW(QUANT_Q5_1, q5_1), ROW(QUANT_Q8_0, q8_0), ROW(QUANT_Q2_K, q2_K), ROW(QUANT_Q3_K, q3_K),
+    ROW(QUANT_Q4_K, q4_K), ROW(QUANT_Q5_K, q5_K), ROW(QUANT_Q6_K, q6_K),
+};
+
+const quant_kernels *quant_kernels_scalar(uint32_t type) {
+    return type < QUANT_TYPE_COUNT && scalar[type].gemm ? &scalar[type] : NULL;
+}
+
+const quant_kernels *quant_kernels_get(uint32_t type) { return quant_kernels_scalar(type); }
+
+const char *quant_kernels_isa(void) { return "scalar"; }
