@@ -2,6 +2,11 @@
  * table is the reference: the traits' quantize_row and vec_dot. */
 #include "quant/kernels.h"
 
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "quant/kernels_x86.h"
 #include "quant/quant.h"
 
 static const quant_traits *traits_of(uint32_t type) { return quant_get_traits(type); }
@@ -46,6 +51,32 @@ const quant_kernels *quant_kernels_scalar(uint32_t type) {
     return type < QUANT_TYPE_COUNT && scalar[type].gemm ? &scalar[type] : NULL;
 }
 
-const quant_kernels *quant_kernels_get(uint32_t type) { return quant_kernels_scalar(type); }
+/* The table quant_kernels_get serves: the scalar one with the entries this CPU can run
+ * faster replaced, built once. */
+static quant_kernels fast[QUANT_TYPE_COUNT];
+static const char *fast_isa = "scalar";
+static pthread_once_t fast_once = PTHREAD_ONCE_INIT;
 
-const char *quant_kernels_isa(void) { return "scalar"; }
+static void fast_init(void) {
+    memcpy(fast, scalar, sizeof(fast));
+    const char *force = getenv("CELER_SIMD");
+    if (force && strcmp(force, "scalar") == 0) return;
+#ifdef CELER_KERNELS_X86
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")) {
+        quant_kernels_fill_avx2(fast);
+        quant_kernels_fill_avx2_k(fast);
+        fast_isa = "avx2";
+    }
+#endif
+}
+
+const quant_kernels *quant_kernels_get(uint32_t type) {
+    pthread_once(&fast_once, fast_init);
+    return type < QUANT_TYPE_COUNT && fast[type].gemm ? &fast[type] : NULL;
+}
+
+const char *quant_kernels_isa(void) {
+    pthread_once(&fast_once, fast_init);
+    return fast_isa;
+}
