@@ -1,7 +1,352 @@
-/* kernels_avx2.c: AVX2 kernels for the 32-element block types and the float types
- * (see kernels_x86.h). */
+/* kernels_avx2.c: AVX2 kernels for the 32-element block types (Q4_0, Q4_1, Q5_0, Q5_1,
+ * Q8_0) and the float types (F32, F16, BF16); see kernels_x86.h.
+ *
+ * Block types. A weight block is unpacked once into 32 int8 lanes of a ymm register and
+ * multiplied with the int8 activation block (Q8_0, or Q8_1 for the types with a min) by
+ * _mm256_maddubs_epi16, which takes its first operand unsigned: Q4_1/Q5_1 levels are
+ * unsigned already; for the signed types (Q4_0, Q5_0, Q8_0) the sign of the weight is
+ * moved onto the activation (|w| · sign(a, w)). The pair sums are widened to 8 int32 by
+ * _mm256_madd_epi16, turned to float and accumulated with the product of the two block
+ * scales by one FMA; the min of Q4_1/Q5_1 adds m · s, s = d · sum(q) of the activation
+ * block. The gemm walks tiles of TILE_R rows x TILE_T tokens so that each weight block
+ * is unpacked once per TILE_T tokens and each activation block loaded once per TILE_R
+ * rows; TILE_R x TILE_T float accumulators stay in registers.
+ *
+ * Activation quantization gives the reference's bytes (ggml's roundf rounding, half away
+ * from zero, saturating, NaN to 0), except that a NaN element is skipped when the block's
+ * largest magnitude is taken (a NaN activation is a broken model either way). */
 #include "quant/kernels_x86.h"
 
 #ifdef CELER_KERNELS_X86
-void quant_kernels_fill_avx2(quant_kernels table[QUANT_TYPE_COUNT]) { (void)table; }
+
+#include <immintrin.h>
+#include <math.h>
+#include <string.h>
+
+#include "core/half.h"
+#include "quant/blocks.h"
+
+#define INLINE static inline __attribute__((always_inline))
+
+enum { TILE_R = 4, TILE_T = 2 };
+
+/* ---------------------------------------------------------------- helpers */
+
+INLINE float hsum8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+INLINE float h2f(const void *p) {
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return _cvtsh_ss(h);
+}
+
+/* 16 bytes of nibbles -> 32 bytes: element j < 16 from the low nibble of byte j, element
+ * j >= 16 from the high nibble of byte j - 16 (ggml's order). */
+INLINE __m256i unpack_nibbles(const uint8_t *qs) {
+    __m128i v = _mm_loadu_si128((const __m128i *)qs);
+    __m256i x = _mm256_set_m128i(_mm_srli_epi16(v, 4), v);
+    return _mm256_and_si256(x, _mm256_set1_epi8(0x0f));
+}
+
+/* Bit j of the 32-bit word -> byte j all ones (set) or zero. */
+INLINE __m256i bits_to_bytes(const uint8_t *qh) {
+    uint32_t x;
+    memcpy(&x, qh, 4);
+    __m256i v = _mm256_set1_epi32((int)x);
+    const __m256i spread = _mm256_setr_epi64x(0x0000000000000000LL, 0x0101010101010101LL, 0x0202020202020202LL, 0x0303030303030303LL);
+    v = _mm256_shuffle_epi8(v, spread);
+    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
+    return _mm256_cmpeq_epi8(_mm256_and_si256(v, bit), bit);
+}
+
+/* The kinds of 32-element weight blocks. */
+enum { K_Q4_0, K_Q4_1, K_Q5_0, K_Q5_1, K_Q8_0 };
+
+INLINE size_t wblock_bytes(int kind) {
+    switch (kind) {
+    case K_Q4_0: return sizeof(block_q4_0);
+    case K_Q4_1: return sizeof(block_q4_1);
+    case K_Q5_0: return sizeof(block_q5_0);
+    case K_Q5_1: return sizeof(block_q5_1);
+    default: return sizeof(block_q8_0);
+    }
+}
+INLINE int has_min(int kind) { return kind == K_Q4_1 || kind == K_Q5_1; }
+INLINE int is_signed(int kind) { return kind == K_Q4_0 || kind == K_Q5_0 || kind == K_Q8_0; }
+
+/* One weight block: its 32 levels (signed types: the value over d; min types: unsigned
+ * level), its scale d and min m (0 where none). */
+INLINE __m256i unpack_block(int kind, const char *b, float *d, float *m) {
+    *d = h2f(b);
+    *m = 0.0f;
+    switch (kind) {
+    case K_Q4_0: return _mm256_sub_epi8(unpack_nibbles((const uint8_t *)b + 2), _mm256_set1_epi8(8));
+    case K_Q4_1: *m = h2f(b + 2); return unpack_nibbles((const uint8_t *)b + 4);
+    case K_Q5_0: {
+        /* q - 16 = low nibble - (fifth bit clear ? 16 : 0) */
+        __m256i lo = unpack_nibbles((const uint8_t *)b + 6);
+        __m256i hi = bits_to_bytes((const uint8_t *)b + 2);
+        return _mm256_sub_epi8(lo, _mm256_andnot_si256(hi, _mm256_set1_epi8(0x10)));
+    }
+    case K_Q5_1: {
+        *m = h2f(b + 2);
+        __m256i lo = unpack_nibbles((const uint8_t *)b + 8);
+        __m256i hi = bits_to_bytes((const uint8_t *)b + 4);
+        return _mm256_or_si256(lo, _mm256_and_si256(hi, _mm256_set1_epi8(0x10)));
+    }
+    default: return _mm256_loadu_si256((const __m256i *)(b + 2));
+    }
+}
+
+/* Integer dot of a weight block (as unpacked) with an activation block: 8 int32 lanes. */
+INLINE __m256i dot_block(int kind, __m256i w, __m256i w_abs, __m256i a) {
+    __m256i p = is_signed(kind) ? _mm256_maddubs_epi16(w_abs, _mm256_sign_epi8(a, w)) : _mm256_maddubs_epi16(w, a);
+    return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
+}
+
+/* y[t * ldy + r] for rows [r, r + RM) and tokens [t, t + RT) of the call's tile. */
+INLINE void tile_blocks(int kind, int RM, int RT, int64_t nb, const char *w, size_t w_row_bytes, const char *a, size_t a_row_bytes,
+                        float *y, int64_t ldy) {
+    const size_t wbs = wblock_bytes(kind);
+    const size_t abs_ = has_min(kind) ? sizeof(block_q8_1) : sizeof(block_q8_0);
+    const size_t aqs = has_min(kind) ? offsetof(block_q8_1, qs) : offsetof(block_q8_0, qs);
+    __m256 acc[TILE_R][TILE_T];
+    float macc[TILE_R][TILE_T];
+    for (int r = 0; r < RM; r++)
+        for (int t = 0; t < RT; t++) acc[r][t] = _mm256_setzero_ps(), macc[r][t] = 0.0f;
+
+    for (int64_t b = 0; b < nb; b++) {
+        __m256i av[TILE_T];
+        float da[TILE_T], sa[TILE_T];
+        for (int t = 0; t < RT; t++) {
+            const char *ab = a + t * a_row_bytes + b * abs_;
+            av[t] = _mm256_loadu_si256((const __m256i *)(ab + aqs));
+            da[t] = h2f(ab);
+            sa[t] = has_min(kind) ? h2f(ab + 2) : 0.0f;
+        }
+        for (int r = 0; r < RM; r++) {
+            const char *wb = w + r * w_row_bytes + b * wbs;
+            float dw, mw;
+            __m256i wv = unpack_block(kind, wb, &dw, &mw);
+            __m256i wabs = is_signed(kind) ? _mm256_sign_epi8(wv, wv) : wv;
+            for (int t = 0; t < RT; t++) {
+                __m256 s = _mm256_cvtepi32_ps(dot_block(kind, wv, wabs, av[t]));
+                acc[r][t] = _mm256_fmadd_ps(s, _mm256_set1_ps(dw * da[t]), acc[r][t]);
+                if (has_min(kind)) macc[r][t] += mw * sa[t];
+            }
+        }
+    }
+    for (int r = 0; r < RM; r++)
+        for (int t = 0; t < RT; t++) y[t * ldy + r] = hsum8(acc[r][t]) + macc[r][t];
+}
+
+/* Tiles of a given kind, one function per (rows, tokens) shape so each is unrolled. */
+#define TILE_FN(kind, RM, RT)                                                                                              \
+    static void tile_##kind##_##RM##_##RT(int64_t nb, const char *w, size_t wrb, const char *a, size_t arb, float *y,      \
+                                          int64_t ldy) {                                                                   \
+        tile_blocks(kind, RM, RT, nb, w, wrb, a, arb, y, ldy);                                                             \
+    }
+#define TILE_FNS(kind) TILE_FN(kind, 4, 2) TILE_FN(kind, 4, 1) TILE_FN(kind, 1, 2) TILE_FN(kind, 1, 1)
+TILE_FNS(K_Q4_0)
+TILE_FNS(K_Q4_1)
+TILE_FNS(K_Q5_0)
+TILE_FNS(K_Q5_1)
+TILE_FNS(K_Q8_0)
+
+typedef void (*tile_fn)(int64_t nb, const char *w, size_t wrb, const char *a, size_t arb, float *y, int64_t ldy);
+
+/* The tile grid over rows [r0, r1) and tokens [0, n): full 4-row tiles, then single
+ * rows; token pairs, then a last single token. */
+static void gemm_tiles(const tile_fn fns[2][2], int64_t k, const void *w, size_t w_row_bytes, int64_t r0, int64_t r1,
+                       const void *act, size_t act_row_bytes, int64_t n, float *y, int64_t ldy) {
+    const int64_t nb = k / 32;
+    for (int64_t t = 0; t < n; t += TILE_T) {
+        const int nt = n - t >= TILE_T ? 0 : 1; /* index: 0 = a pair, 1 = one token */
+        const char *a = (const char *)act + t * (int64_t)act_row_bytes;
+        int64_t r = r0;
+        for (; r + TILE_R <= r1; r += TILE_R)
+            fns[0][nt](nb, (const char *)w + r * (int64_t)w_row_bytes, w_row_bytes, a, act_row_bytes, y + t * ldy + r, ldy);
+        for (; r < r1; r++)
+            fns[1][nt](nb, (const char *)w + r * (int64_t)w_row_bytes, w_row_bytes, a, act_row_bytes, y + t * ldy + r, ldy);
+    }
+}
+
+#define GEMM_FN(name, kind)                                                                                                \
+    static void gemm_##name(int64_t k, const void *w, size_t wrb, int64_t r0, int64_t r1, const void *a, size_t arb,      \
+                            int64_t n, float *y, int64_t ldy) {                                                           \
+        static const tile_fn fns[2][2] = {{tile_##kind##_4_2, tile_##kind##_4_1}, {tile_##kind##_1_2, tile_##kind##_1_1}}; \
+        gemm_tiles(fns, k, w, wrb, r0, r1, a, arb, n, y, ldy);                                                             \
+    }
+GEMM_FN(q4_0, K_Q4_0)
+GEMM_FN(q4_1, K_Q4_1)
+GEMM_FN(q5_0, K_Q5_0)
+GEMM_FN(q5_1, K_Q5_1)
+GEMM_FN(q8_0, K_Q8_0)
+
+/* ---------------------------------------------------------------- activations */
+
+/* roundf (half away from zero) of 8 floats, saturated to int8's range, NaN to 0: the
+ * reference's round_to_int8. Exact: v - trunc(v) is computed without rounding error. */
+INLINE __m256i round_i32(__m256 v) {
+    const __m256 sign_bit = _mm256_set1_ps(-0.0f);
+    __m256 t = _mm256_round_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+    __m256 frac = _mm256_andnot_ps(sign_bit, _mm256_sub_ps(v, t));
+    __m256 up = _mm256_and_ps(_mm256_cmp_ps(frac, _mm256_set1_ps(0.5f), _CMP_GE_OQ),
+                              _mm256_or_ps(_mm256_set1_ps(1.0f), _mm256_and_ps(v, sign_bit)));
+    t = _mm256_add_ps(t, up);
+    t = _mm256_min_ps(_mm256_max_ps(t, _mm256_set1_ps(-128.0f)), _mm256_set1_ps(127.0f));
+    t = _mm256_and_ps(t, _mm256_cmp_ps(v, v, _CMP_ORD_Q)); /* NaN -> 0 */
+    return _mm256_cvttps_epi32(t);
+}
+
+/* One 32-block to int8 with d = amax / 127; returns d, *sum = sum of the levels. */
+INLINE float quantize_block_q8(const float *x, int8_t *q, int *sum) {
+    __m256 v[4];
+    __m256 amax = _mm256_setzero_ps();
+    const __m256 sign_bit = _mm256_set1_ps(-0.0f);
+    for (int i = 0; i < 4; i++) {
+        v[i] = _mm256_loadu_ps(x + 8 * i);
+        amax = _mm256_max_ps(_mm256_andnot_ps(sign_bit, v[i]), amax);
+    }
+    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(amax), _mm256_extractf128_ps(amax, 1));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+    const float d = _mm_cvtss_f32(m4) / 127.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    const __m256 idv = _mm256_set1_ps(id);
+    __m256i i0 = round_i32(_mm256_mul_ps(v[0], idv)), i1 = round_i32(_mm256_mul_ps(v[1], idv));
+    __m256i i2 = round_i32(_mm256_mul_ps(v[2], idv)), i3 = round_i32(_mm256_mul_ps(v[3], idv));
+    __m256i s = _mm256_add_epi32(_mm256_add_epi32(i0, i1), _mm256_add_epi32(i2, i3));
+    __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+    s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
+    s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
+    *sum = _mm_cvtsi128_si32(s4);
+    /* int32 -> int8, restoring the element order the in-lane packs shuffle */
+    __m256i p01 = _mm256_packs_epi32(i0, i1), p23 = _mm256_packs_epi32(i2, i3);
+    __m256i p = _mm256_packs_epi16(p01, p23);
+    p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    _mm256_storeu_si256((__m256i *)q, p);
+    return d;
+}
+
+static void quantize_q8_0(const float *x, void *dst, int64_t k) {
+    block_q8_0 *y = dst;
+    int sum;
+    for (int64_t i = 0; i < k / 32; i++) y[i].d = celer_fp32_to_fp16(quantize_block_q8(x + 32 * i, y[i].qs, &sum));
+}
+
+static void quantize_q8_1(const float *x, void *dst, int64_t k) {
+    block_q8_1 *y = dst;
+    int sum;
+    for (int64_t i = 0; i < k / 32; i++) {
+        const float d = quantize_block_q8(x + 32 * i, y[i].qs, &sum);
+        y[i].d = celer_fp32_to_fp16(d);
+        y[i].s = celer_fp32_to_fp16((float)sum * d);
+    }
+}
+
+static void quantize_f32(const float *x, void *dst, int64_t k) { memcpy(dst, x, (size_t)k * sizeof(float)); }
+
+static void quantize_f16(const float *x, void *dst, int64_t k) { celer_fp32_to_fp16_row(x, dst, k); }
+
+static void quantize_bf16(const float *x, void *dst, int64_t k) {
+    uint16_t *y = dst;
+    for (int64_t i = 0; i < k; i++) y[i] = celer_fp32_to_bf16(x[i]);
+}
+
+/* ---------------------------------------------------------------- float weights */
+
+enum { F_F32, F_F16, F_BF16 };
+
+INLINE __m256 load8(int kind, const char *p, int64_t i) {
+    switch (kind) {
+    case F_F32: return _mm256_loadu_ps((const float *)p + i);
+    case F_F16: return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)p + i)));
+    default: {
+        __m256i u = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)((const uint16_t *)p + i)));
+        return _mm256_castsi256_ps(_mm256_slli_epi32(u, 16));
+    }
+    }
+}
+
+INLINE float load1(int kind, const char *p, int64_t i) {
+    switch (kind) {
+    case F_F32: return ((const float *)p)[i];
+    case F_F16: return celer_fp16_to_fp32(((const uint16_t *)p)[i]);
+    default: return celer_bf16_to_fp32(((const uint16_t *)p)[i]);
+    }
+}
+
+INLINE void tile_float(int kind, int RM, int RT, int64_t k, const char *w, size_t wrb, const char *a, size_t arb, float *y,
+                       int64_t ldy) {
+    __m256 acc[TILE_R][TILE_T];
+    for (int r = 0; r < RM; r++)
+        for (int t = 0; t < RT; t++) acc[r][t] = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 8 <= k; i += 8) {
+        __m256 av[TILE_T];
+        for (int t = 0; t < RT; t++) av[t] = load8(kind, a + t * arb, i);
+        for (int r = 0; r < RM; r++) {
+            __m256 wv = load8(kind, w + r * wrb, i);
+            for (int t = 0; t < RT; t++) acc[r][t] = _mm256_fmadd_ps(wv, av[t], acc[r][t]);
+        }
+    }
+    for (int r = 0; r < RM; r++)
+        for (int t = 0; t < RT; t++) {
+            float s = hsum8(acc[r][t]);
+            for (int64_t j = i; j < k; j++) s += load1(kind, w + r * wrb, j) * load1(kind, a + t * arb, j);
+            y[t * ldy + r] = s;
+        }
+}
+
+#define FTILE_FN(kind, RM, RT)                                                                                             \
+    static void ftile_##kind##_##RM##_##RT(int64_t k, const char *w, size_t wrb, const char *a, size_t arb, float *y,      \
+                                           int64_t ldy) {                                                                  \
+        tile_float(kind, RM, RT, k, w, wrb, a, arb, y, ldy);                                                               \
+    }
+#define FTILE_FNS(kind) FTILE_FN(kind, 4, 2) FTILE_FN(kind, 4, 1) FTILE_FN(kind, 1, 2) FTILE_FN(kind, 1, 1)
+FTILE_FNS(F_F32)
+FTILE_FNS(F_F16)
+FTILE_FNS(F_BF16)
+
+static void gemm_float_tiles(const tile_fn fns[2][2], int64_t k, const void *w, size_t w_row_bytes, int64_t r0, int64_t r1,
+                             const void *act, size_t act_row_bytes, int64_t n, float *y, int64_t ldy) {
+    for (int64_t t = 0; t < n; t += TILE_T) {
+        const int nt = n - t >= TILE_T ? 0 : 1;
+        const char *a = (const char *)act + t * (int64_t)act_row_bytes;
+        int64_t r = r0;
+        for (; r + TILE_R <= r1; r += TILE_R)
+            fns[0][nt](k, (const char *)w + r * (int64_t)w_row_bytes, w_row_bytes, a, act_row_bytes, y + t * ldy + r, ldy);
+        for (; r < r1; r++)
+            fns[1][nt](k, (const char *)w + r * (int64_t)w_row_bytes, w_row_bytes, a, act_row_bytes, y + t * ldy + r, ldy);
+    }
+}
+
+#define FGEMM_FN(name, kind)                                                                                               \
+    static void gemm_##name(int64_t k, const void *w, size_t wrb, int64_t r0, int64_t r1, const void *a, size_t arb,      \
+                            int64_t n, float *y, int64_t ldy) {                                                           \
+        static const tile_fn fns[2][2] = {{ftile_##kind##_4_2, ftile_##kind##_4_1},                                        \
+                                          {ftile_##kind##_1_2, ftile_##kind##_1_1}};                                       \
+        gemm_float_tiles(fns, k, w, wrb, r0, r1, a, arb, n, y, ldy);                                                       \
+    }
+FGEMM_FN(f32, F_F32)
+FGEMM_FN(f16, F_F16)
+FGEMM_FN(bf16, F_BF16)
+
+void quant_kernels_fill_avx2(quant_kernels table[QUANT_TYPE_COUNT]) {
+    table[QUANT_Q4_0] = (quant_kernels){.quantize_act = quantize_q8_0, .gemm = gemm_q4_0};
+    table[QUANT_Q4_1] = (quant_kernels){.quantize_act = quantize_q8_1, .gemm = gemm_q4_1};
+    table[QUANT_Q5_0] = (quant_kernels){.quantize_act = quantize_q8_0, .gemm = gemm_q5_0};
+    table[QUANT_Q5_1] = (quant_kernels){.quantize_act = quantize_q8_1, .gemm = gemm_q5_1};
+    table[QUANT_Q8_0] = (quant_kernels){.quantize_act = quantize_q8_0, .gemm = gemm_q8_0};
+    table[QUANT_F32] = (quant_kernels){.quantize_act = quantize_f32, .gemm = gemm_f32};
+    table[QUANT_F16] = (quant_kernels){.quantize_act = quantize_f16, .gemm = gemm_f16};
+    table[QUANT_BF16] = (quant_kernels){.quantize_act = quantize_bf16, .gemm = gemm_bf16};
+}
+
 #endif
