@@ -129,6 +129,34 @@ static void check_case(uint32_t type, int64_t k, int64_t rows, int64_t n, int64_
                          (long long)r, (long long)i);
             if (inside && !isfinite(y_gemm[i * ldy + r])) fail_msg("%s: non-finite output", t->name);
         }
+    /* The packed layout, if the kernels have one: rows from r0 rounded down to a group. */
+    if (fast->pack_rows > 0) {
+        const int64_t p0 = r0 - r0 % fast->pack_rows;
+        size_t pb = quant_kernels_packed_bytes(fast, rows, wrow);
+        assert_true(pb >= (size_t)rows * wrow);
+        char *packed = malloc(pb);
+        fast->pack(w, wrow, rows, k, packed);
+        float *y_pack = malloc(ny * sizeof(float)), *y_want = malloc(ny * sizeof(float));
+        for (size_t i = 0; i < ny; i++) y_pack[i] = y_want[i] = -12345.0f;
+        fast->gemm_packed(k, packed, wrow, p0, r1, act_ref, arow, n, y_pack, ldy);
+        ref->gemm(k, w, wrow, p0, r1, act_ref, arow, n, y_want, ldy);
+        size_t m = 0;
+        for (int64_t i = 0; i < n; i++)
+            for (int64_t r = 0; r < ldy; r++) {
+                bool inside = r >= p0 && r < r1;
+                if (!inside && y_pack[i * ldy + r] != -12345.0f)
+                    fail_msg("%s: packed gemm rows [%lld, %lld) wrote row %lld", t->name, (long long)p0, (long long)r1, (long long)r);
+                if (inside) y_pack[m] = y_pack[i * ldy + r], y_want[m++] = y_want[i * ldy + r];
+            }
+        double e = norm_err(y_pack, y_want, m);
+        if (e > GEMM_TOL)
+            fail_msg("%s: packed gemm, k %lld, rows [%lld, %lld) of %lld, n %lld: error %g (limit %g)", t->name, (long long)k,
+                     (long long)p0, (long long)r1, (long long)rows, (long long)n, e, GEMM_TOL);
+        free(packed);
+        free(y_pack);
+        free(y_want);
+    }
+
     /* the errors over the rows written only (the sentinels elsewhere would dilute them) */
     size_t m = 0;
     for (int64_t i = 0; i < n; i++)
@@ -162,7 +190,8 @@ static void test_fast_vs_scalar(void **state) {
         const quant_kernels *fast = quant_kernels_get(type), *ref = quant_kernels_scalar(type);
         assert_non_null(t);
         bool accelerated = fast->gemm != ref->gemm || fast->quantize_act != ref->quantize_act;
-        printf("  %-5s %s\n", t->name, accelerated ? "fast kernels vs scalar" : "scalar only (compared with itself)");
+        printf("  %-5s %s%s\n", t->name, accelerated ? "fast kernels vs scalar" : "scalar only (compared with itself)",
+               fast->pack_rows ? ", and the packed layout" : "");
         int64_t bs = t->block_size;
         /* Row lengths: one block, a few, and the lengths of real models (576, 1536, 4096). */
         const int64_t ks[] = {bs, 3 * bs, bs * ((576 + bs - 1) / bs), bs * ((1536 + bs - 1) / bs), bs * ((4096 + bs - 1) / bs)};

@@ -54,6 +54,9 @@ typedef struct {
     int64_t ne[2];
     size_t row_bytes;
     const void *data; /* (ne[1], row_bytes) */
+    /* 0: data is the file's layout. P > 0: a backend's copy repacked in groups of P rows
+     * for its kernels (quant/kernels.h); only that backend's ops read it. */
+    int32_t pack_rows;
 } model_tensor;
 
 typedef struct {

@@ -80,3 +80,9 @@ const char *quant_kernels_isa(void) {
     pthread_once(&fast_once, fast_init);
     return fast_isa;
 }
+
+size_t quant_kernels_packed_bytes(const quant_kernels *kern, int64_t rows, size_t w_row_bytes) {
+    if (!kern || kern->pack_rows <= 0 || rows <= 0) return 0;
+    const int64_t p = kern->pack_rows;
+    return (size_t)((rows + p - 1) / p * p) * w_row_bytes;
+}

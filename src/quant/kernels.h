@@ -8,6 +8,11 @@
  *      all n activation rows; it tiles rows and tokens as it likes (weights unpacked once
  *      per tile and reused across tokens) and is called by each thread on its own
  *      range of rows.
+ * A table may also offer a repacked weight layout (pack_rows > 0): pack interleaves
+ * groups of pack_rows rows block by block (scales of the group together, then the quants
+ * in the order the SIMD code reads them), and gemm_packed computes the same products
+ * from that layout. The packed copy of `rows` rows takes quant_kernels_packed_bytes
+ * (rows rounded up to a whole group, the padding rows zero); the file stays standard GGUF.
  * The scalar table (quant_kernels_scalar) does exactly the reference: quantize_row and
  * vec_dot from the traits table, so it is the truth the fast ones are tested against
  * (tests/test_kernels.c: fast vs scalar per type, random shapes, normalized error).
@@ -26,7 +31,18 @@ typedef struct {
      * t * act_row_bytes. k a multiple of the weight block size. */
     void (*gemm)(int64_t k, const void *w, size_t w_row_bytes, int64_t r0, int64_t r1, const void *act, size_t act_row_bytes,
                  int64_t n, float *y, int64_t ldy);
+    /* Repacked layout, or pack_rows 0 and both NULL. */
+    int pack_rows;
+    /* dst (quant_kernels_packed_bytes) <- rows x k weights at w (rows of w_row_bytes). */
+    void (*pack)(const void *w, size_t w_row_bytes, int64_t rows, int64_t k, void *dst);
+    /* As gemm, with w the packed copy (w_row_bytes still the file's row bytes) and r0 a
+     * multiple of pack_rows; writes only rows [r0, r1). */
+    void (*gemm_packed)(int64_t k, const void *w, size_t w_row_bytes, int64_t r0, int64_t r1, const void *act,
+                        size_t act_row_bytes, int64_t n, float *y, int64_t ldy);
 } quant_kernels;
+
+/* Bytes of the packed copy of rows rows of w_row_bytes each (0 if the table has none). */
+size_t quant_kernels_packed_bytes(const quant_kernels *kern, int64_t rows, size_t w_row_bytes);
 
 /* The kernels for weight type `type` on this CPU; NULL if the type has no vec_dot. */
 const quant_kernels *quant_kernels_get(uint32_t type);

@@ -188,6 +188,150 @@ GEMM_FN(q5_0, K_Q5_0)
 GEMM_FN(q5_1, K_Q5_1)
 GEMM_FN(q8_0, K_Q8_0)
 
+/* ---------------------------------------------------------------- packed layout */
+
+/* Q4_0, Q4_1 and Q8_0 repacked in groups of PACK rows (kernels.h). Per group and block
+ * index, one chunk: the PACK fp16 scales, the PACK fp16 mins (Q4_1 only), then the quants
+ * as vectors V_c of PACK x 4 bytes, lane r holding bytes 4c..4c+3 of row r's block. For
+ * the 4-bit types V_0..V_3 carry the 16 nibble bytes: the low nibbles of V_c are elements
+ * 4c..4c+3 and the high nibbles elements 16+4c..16+4c+3; for Q8_0, V_0..V_7 are the 32
+ * bytes. The four activation bytes of a V_c are broadcast to all lanes, so one
+ * _mm256_maddubs_epi16 advances all PACK rows at once and the rows' sums end up in the
+ * lanes of one register: no horizontal sums, scales applied as vectors. For the 4-bit
+ * types the int16 pair sums of a whole block fit (8 x 2 x 15 x 128 < 32768) and are
+ * widened once; Q4_0's offset of 8 is taken off as 8 x the activation block's sum. */
+enum { PACK = 8 };
+
+INLINE size_t packed_scale_bytes(int kind) { return kind == K_Q4_1 ? 4 * PACK : 2 * PACK; }
+INLINE size_t packed_chunk_bytes(int kind) { return PACK * wblock_bytes(kind); }
+
+static void pack_rows(int kind, const void *w, size_t w_row_bytes, int64_t rows, int64_t k, void *dst) {
+    const int64_t nb = k / 32, groups = (rows + PACK - 1) / PACK;
+    const size_t cb = packed_chunk_bytes(kind), sb = packed_scale_bytes(kind);
+    const size_t qs_off = kind == K_Q4_0 ? offsetof(block_q4_0, qs) : kind == K_Q4_1 ? offsetof(block_q4_1, qs) : offsetof(block_q8_0, qs);
+    const int nvec = kind == K_Q8_0 ? 8 : 4;
+    for (int64_t g = 0; g < groups; g++)
+        for (int64_t b = 0; b < nb; b++) {
+            char *chunk = (char *)dst + (g * nb + b) * (int64_t)cb;
+            memset(chunk, 0, cb);
+            for (int r = 0; r < PACK && g * PACK + r < rows; r++) {
+                const char *src = (const char *)w + (g * PACK + r) * (int64_t)w_row_bytes + b * (int64_t)wblock_bytes(kind);
+                memcpy(chunk + 2 * r, src, 2);                                 /* d */
+                if (kind == K_Q4_1) memcpy(chunk + 2 * PACK + 2 * r, src + 2, 2); /* m */
+                for (int c = 0; c < nvec; c++) memcpy(chunk + sb + 32 * c + 4 * r, src + qs_off + 4 * c, 4);
+            }
+        }
+}
+
+INLINE __m256i bcast4(const int8_t *p) {
+    int32_t v;
+    memcpy(&v, p, 4);
+    return _mm256_set1_epi32(v);
+}
+
+/* Sum of the 32 int8 of an activation block, in every lane. */
+INLINE __m256i block_sum(__m256i a) {
+    __m256i s = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), a), _mm256_set1_epi16(1));
+    s = _mm256_add_epi32(s, _mm256_permute2x128_si256(s, s, 1));
+    s = _mm256_add_epi32(s, _mm256_shuffle_epi32(s, 0x4e));
+    return _mm256_add_epi32(s, _mm256_shuffle_epi32(s, 0xb1));
+}
+
+/* One group of PACK rows x RT tokens over all nb blocks: out[t] = the rows' dots. */
+INLINE void packed_tile(int kind, int RT, int64_t nb, const char *gw, const char *a, size_t arb, __m256 out[4]) {
+    const size_t cb = packed_chunk_bytes(kind), sb = packed_scale_bytes(kind);
+    const size_t abs_ = has_min(kind) ? sizeof(block_q8_1) : sizeof(block_q8_0);
+    const size_t aqs = has_min(kind) ? offsetof(block_q8_1, qs) : offsetof(block_q8_0, qs);
+    __m256 acc[4];
+    for (int t = 0; t < RT; t++) acc[t] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const char *chunk = gw + b * (int64_t)cb;
+        const __m256 dv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)chunk));
+        const __m256 mv = kind == K_Q4_1 ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(chunk + 2 * PACK))) : dv;
+        const char *q = chunk + sb;
+        __m256i wq[8];
+        if (kind == K_Q8_0) {
+            for (int c = 0; c < 8; c++) wq[c] = _mm256_loadu_si256((const __m256i *)(q + 32 * c));
+        } else {
+            const __m256i m4 = _mm256_set1_epi8(0x0f);
+            for (int c = 0; c < 4; c++) {
+                __m256i v = _mm256_loadu_si256((const __m256i *)(q + 32 * c));
+                wq[c] = _mm256_and_si256(v, m4);
+                wq[c + 4] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+            }
+        }
+        for (int t = 0; t < RT; t++) {
+            const char *ab = a + t * arb + b * (int64_t)abs_;
+            const int8_t *aq = (const int8_t *)(ab + aqs);
+            __m256i isum;
+            if (kind == K_Q8_0) {
+                isum = _mm256_setzero_si256();
+                for (int c = 0; c < 8; c++) {
+                    __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(wq[c], wq[c]), _mm256_sign_epi8(bcast4(aq + 4 * c), wq[c]));
+                    isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, _mm256_set1_epi16(1)));
+                }
+            } else {
+                __m256i s16 = _mm256_maddubs_epi16(wq[0], bcast4(aq));
+                for (int c = 1; c < 8; c++) s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(wq[c], bcast4(aq + 4 * c)));
+                isum = _mm256_madd_epi16(s16, _mm256_set1_epi16(1));
+                if (kind == K_Q4_0)
+                    isum = _mm256_sub_epi32(isum, _mm256_slli_epi32(block_sum(_mm256_loadu_si256((const __m256i *)aq)), 3));
+            }
+            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(dv, _mm256_set1_ps(h2f(ab))), acc[t]);
+            if (kind == K_Q4_1) acc[t] = _mm256_fmadd_ps(mv, _mm256_set1_ps(h2f(ab + 2)), acc[t]);
+        }
+    }
+    for (int t = 0; t < RT; t++) out[t] = acc[t];
+}
+
+#define PTILE_FN(kind, RT)                                                                                                 \
+    static void ptile_##kind##_##RT(int64_t nb, const char *gw, const char *a, size_t arb, __m256 out[4]) {                \
+        packed_tile(kind, RT, nb, gw, a, arb, out);                                                                        \
+    }
+#define PTILE_FNS(kind) PTILE_FN(kind, 4) PTILE_FN(kind, 3) PTILE_FN(kind, 2) PTILE_FN(kind, 1)
+PTILE_FNS(K_Q4_0)
+PTILE_FNS(K_Q4_1)
+PTILE_FNS(K_Q8_0)
+
+typedef void (*ptile_fn)(int64_t nb, const char *gw, const char *a, size_t arb, __m256 out[4]);
+
+static void gemm_packed_groups(const ptile_fn fns[4], int64_t k, const void *w, size_t w_row_bytes, int64_t r0, int64_t r1,
+                               const void *act, size_t act_row_bytes, int64_t n, float *y, int64_t ldy) {
+    const int64_t nb = k / 32;
+    for (int64_t g = r0 / PACK; g * PACK < r1; g++) {
+        const char *gw = (const char *)w + g * PACK * (int64_t)w_row_bytes;
+        const int64_t row = g * PACK, valid = r1 - row < PACK ? r1 - row : PACK;
+        for (int64_t t = 0; t < n; t += 4) {
+            const int rt = n - t < 4 ? (int)(n - t) : 4;
+            __m256 out[4];
+            fns[rt - 1](nb, gw, (const char *)act + t * (int64_t)act_row_bytes, act_row_bytes, out);
+            for (int i = 0; i < rt; i++) {
+                float *dst = y + (t + i) * ldy + row;
+                if (valid == PACK) {
+                    _mm256_storeu_ps(dst, out[i]);
+                } else {
+                    float tmp[PACK];
+                    _mm256_storeu_ps(tmp, out[i]);
+                    memcpy(dst, tmp, (size_t)valid * sizeof(float));
+                }
+            }
+        }
+    }
+}
+
+#define PGEMM_FN(name, kind)                                                                                               \
+    static void gemm_packed_##name(int64_t k, const void *w, size_t wrb, int64_t r0, int64_t r1, const void *a, size_t arb, \
+                                   int64_t n, float *y, int64_t ldy) {                                                    \
+        static const ptile_fn fns[4] = {ptile_##kind##_1, ptile_##kind##_2, ptile_##kind##_3, ptile_##kind##_4};           \
+        gemm_packed_groups(fns, k, w, wrb, r0, r1, a, arb, n, y, ldy);                                                     \
+    }                                                                                                                      \
+    static void pack_##name(const void *w, size_t wrb, int64_t rows, int64_t k, void *dst) {                               \
+        pack_rows(kind, w, wrb, rows, k, dst);                                                                             \
+    }
+PGEMM_FN(q4_0, K_Q4_0)
+PGEMM_FN(q4_1, K_Q4_1)
+PGEMM_FN(q8_0, K_Q8_0)
+
 /* ---------------------------------------------------------------- activations */
 
 /* roundf (half away from zero) of 8 floats, saturated to int8's range, NaN to 0: the
@@ -339,11 +483,14 @@ FGEMM_FN(f16, F_F16)
 FGEMM_FN(bf16, F_BF16)
 
 void quant_kernels_fill_avx2(quant_kernels table[QUANT_TYPE_COUNT]) {
-    table[QUANT_Q4_0] = (quant_kernels){.quantize_act = quantize_q8_0, .gemm = gemm_q4_0};
-    table[QUANT_Q4_1] = (quant_kernels){.quantize_act = quantize_q8_1, .gemm = gemm_q4_1};
+    table[QUANT_Q4_0] = (quant_kernels){.quantize_act = quantize_q8_0, .gemm = gemm_q4_0, .pack_rows = PACK, .pack = pack_q4_0,
+                                        .gemm_packed = gemm_packed_q4_0};
+    table[QUANT_Q4_1] = (quant_kernels){.quantize_act = quantize_q8_1, .gemm = gemm_q4_1, .pack_rows = PACK, .pack = pack_q4_1,
+                                        .gemm_packed = gemm_packed_q4_1};
     table[QUANT_Q5_0] = (quant_kernels){.quantize_act = quantize_q8_0, .gemm = gemm_q5_0};
     table[QUANT_Q5_1] = (quant_kernels){.quantize_act = quantize_q8_1, .gemm = gemm_q5_1};
-    table[QUANT_Q8_0] = (quant_kernels){.quantize_act = quantize_q8_0, .gemm = gemm_q8_0};
+    table[QUANT_Q8_0] = (quant_kernels){.quantize_act = quantize_q8_0, .gemm = gemm_q8_0, .pack_rows = PACK, .pack = pack_q8_0,
+                                        .gemm_packed = gemm_packed_q8_0};
     table[QUANT_F32] = (quant_kernels){.quantize_act = quantize_f32, .gemm = gemm_f32};
     table[QUANT_F16] = (quant_kernels){.quantize_act = quantize_f16, .gemm = gemm_f16};
     table[QUANT_BF16] = (quant_kernels){.quantize_act = quantize_bf16, .gemm = gemm_bf16};

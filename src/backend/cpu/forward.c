@@ -9,11 +9,14 @@
  * Tests: tests/test_forward.c, tests/test_parity.c. */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "backend/backend.h"
 #include "backend/cpu/ops.h"
 #include "core/half.h"
 #include "core/timer.h"
+#include "quant/kernels.h"
 #include "quant/quant.h"
 
 /* The stages of a forward, for per-op profiles (celer bench --profile). */
@@ -39,6 +42,12 @@ static const char *const op_names[OP_COUNT] = {
 
 struct backend {
     const model *m;
+    /* The model's matrices as the kernels read them: the file's, or repacked copies
+     * (packed[], owned) where the kernels have a faster layout. */
+    model_layer *layers; /* (n_layer) */
+    model_tensor output;
+    void **packed;
+    int n_packed;
     threadpool *pool;
     int32_t n_batch;
     int32_t n_ctx;
@@ -62,6 +71,9 @@ struct backend {
 static void cpu_free(backend *b) {
     if (!b) return;
     threadpool_free(b->pool);
+    for (int i = 0; i < b->n_packed; i++) free(b->packed[i]);
+    free(b->packed);
+    free(b->layers);
     float *bufs[] = {b->x, b->xn, b->q, b->k, b->v, b->att, b->proj, b->gate, b->up, b->scores, b->out_x};
     for (size_t i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++) free(bufs[i]);
     free(b->scratch);
@@ -83,6 +95,56 @@ static size_t max_scratch(const model *m, int64_t n) {
             if (sizes[i] > best) best = sizes[i];
     }
     return best;
+}
+
+/* Drops the file pages of [p, p + n) from this process's memory (the mapping reloads them
+ * if they are read again): after repacking, the file's copy is not read by the matrix
+ * products, so it need not stay resident beside the packed one. */
+static void release_mapped(const model *m, const void *p, size_t n) {
+    if (!m->file || !m->file->mapping) return; /* not an mmap of ours */
+    long page = sysconf(_SC_PAGESIZE);
+    if (page <= 0) return;
+    uintptr_t lo = ((uintptr_t)p + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
+    uintptr_t hi = ((uintptr_t)p + n) & ~((uintptr_t)page - 1);
+    if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
+}
+
+/* Replaces t by a repacked copy when its kernels have a packed layout (CELER_REPACK=0 in
+ * the environment keeps the file layout, for comparisons). */
+static celer_status pack_tensor(backend *b, model_tensor *t, bool release, celer_error *err) {
+    const quant_kernels *kern = quant_kernels_get(t->type);
+    const char *env = getenv("CELER_REPACK");
+    if (!kern || kern->pack_rows <= 0 || (env && strcmp(env, "0") == 0)) return CELER_OK;
+    size_t bytes = quant_kernels_packed_bytes(kern, t->ne[1], t->row_bytes);
+    void *buf = aligned_alloc(64, (bytes + 63) / 64 * 64);
+    if (!buf) return celer_error_set(err, CELER_ERR_NOMEM, "cpu backend: out of memory repacking %s (%zu bytes)", t->name, bytes);
+    kern->pack(t->data, t->row_bytes, t->ne[1], t->ne[0], buf);
+    if (release) release_mapped(b->m, t->data, t->row_bytes * (size_t)t->ne[1]);
+    b->packed[b->n_packed++] = buf;
+    t->data = buf;
+    t->pack_rows = kern->pack_rows;
+    return CELER_OK;
+}
+
+static celer_status pack_weights(backend *b, celer_error *err) {
+    const model *m = b->m;
+    int32_t n_layer = m->hp.n_layer;
+    b->layers = malloc((size_t)n_layer * sizeof(*b->layers));
+    b->packed = calloc((size_t)n_layer * 7 + 1, sizeof(void *));
+    if (!b->layers || !b->packed) return celer_error_set(err, CELER_ERR_NOMEM, "cpu backend: out of memory");
+    memcpy(b->layers, m->layers, (size_t)n_layer * sizeof(*b->layers));
+    b->output = m->output;
+    for (int32_t il = 0; il < n_layer; il++) {
+        model_layer *l = &b->layers[il];
+        model_tensor *mats[] = {&l->wq, &l->wk, &l->wv, &l->wo, &l->w_gate, &l->w_up, &l->w_down};
+        for (size_t i = 0; i < sizeof(mats) / sizeof(mats[0]); i++) {
+            celer_status st = pack_tensor(b, mats[i], true, err);
+            if (st != CELER_OK) return st;
+        }
+    }
+    /* A tied head is also the embedding table: embed() reads its few rows per batch from
+     * the file, which brings back just those pages. */
+    return pack_tensor(b, &b->output, true, err);
 }
 
 static celer_status cpu_init(backend **out, const model *m, const backend_config *cfg, celer_error *err) {
@@ -116,6 +178,11 @@ static celer_status cpu_init(backend **out, const model *m, const backend_config
         cpu_free(b);
         return celer_error_set(err, CELER_ERR_NOMEM, "cpu backend: out of memory for a batch of %d tokens", cfg->n_batch);
     }
+    st = pack_weights(b, err);
+    if (st != CELER_OK) {
+        cpu_free(b);
+        return st;
+    }
     *out = b;
     return CELER_OK;
 }
@@ -148,7 +215,7 @@ static inline void op_end(backend *b, op_id op, double t0) {
 
 static void attention_block(backend *b, kv_cache *kv, const celer_batch *batch, int32_t il) {
     const model_hparams *hp = &b->m->hp;
-    const model_layer *l = &b->m->layers[il];
+    const model_layer *l = &b->layers[il];
     int64_t n = batch->n_tokens, q_dim = (int64_t)hp->n_head * hp->head_dim, kv_dim = (int64_t)hp->n_head_kv * hp->head_dim;
     double t = op_begin(b);
     cpu_rmsnorm(b->xn, b->x, l->attn_norm.data, n, hp->n_embd, hp->norm_eps);
@@ -180,7 +247,7 @@ static void attention_block(backend *b, kv_cache *kv, const celer_batch *batch, 
 
 static void ffn_block(backend *b, int64_t n, int32_t il) {
     const model_hparams *hp = &b->m->hp;
-    const model_layer *l = &b->m->layers[il];
+    const model_layer *l = &b->layers[il];
     double t = op_begin(b);
     cpu_rmsnorm(b->xn, b->x, l->ffn_norm.data, n, hp->n_embd, hp->norm_eps);
     op_end(b, OP_FFN_NORM, t);
@@ -211,7 +278,7 @@ static celer_status cpu_forward(backend *b, kv_cache *kv, const celer_batch *bat
     if (n_out == 0) return CELER_OK;
     t = op_begin(b);
     cpu_rmsnorm(b->xn, b->out_x, b->m->output_norm.data, n_out, hp->n_embd, hp->norm_eps);
-    cpu_matmul(b->pool, &b->m->output, b->xn, n_out, logits, b->scratch);
+    cpu_matmul(b->pool, &b->output, b->xn, n_out, logits, b->scratch);
     op_end(b, OP_OUTPUT, t);
     return CELER_OK;
 }

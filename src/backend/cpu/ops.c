@@ -57,8 +57,9 @@ static void matmul_rows(const matmul_job *j, int i, int64_t r0, int64_t r1) {
     const int a = j->act_of_out[i];
     for (int64_t t0 = 0; t0 < j->n; t0 += TOKEN_BLOCK) {
         int64_t nt = j->n - t0 < TOKEN_BLOCK ? j->n - t0 : TOKEN_BLOCK;
-        j->kernels[i]->gemm(j->k, w->data, w->row_bytes, r0, r1, j->act[a] + t0 * (int64_t)j->act_row_bytes[a], j->act_row_bytes[a],
-                            nt, j->outs[i].y + t0 * w->ne[1], w->ne[1]);
+        (w->pack_rows ? j->kernels[i]->gemm_packed : j->kernels[i]->gemm)(
+            j->k, w->data, w->row_bytes, r0, r1, j->act[a] + t0 * (int64_t)j->act_row_bytes[a], j->act_row_bytes[a], nt,
+            j->outs[i].y + t0 * w->ne[1], w->ne[1]);
     }
 }
 
@@ -99,6 +100,7 @@ void cpu_matmul_fused(threadpool *pool, const cpu_matmul_out *outs, int n_out, c
         CHECK(w->ne[0] == j.k);
         j.kernels[i] = quant_kernels_get(w->type);
         CHECK(j.kernels[i]);
+        CHECK(w->pack_rows == 0 || (w->pack_rows == j.kernels[i]->pack_rows && ROW_BLOCK % w->pack_rows == 0));
         uint32_t at = quant_get_traits(w->type)->vec_dot_type;
         int a = 0;
         while (a < j.n_act && j.act_type[a] != at) a++;
