@@ -13,4 +13,15 @@ if [ "${FUZZ_SECONDS:-20}" != 0 ] && [ -x scripts/fuzz.sh ]; then
     scripts/fuzz.sh "${FUZZ_SECONDS:-20}"
 fi
 cd build-test
-ctest --output-on-failure -j"$(nproc)"
+# The last line is the summary, "N passed, N failed", for CI to read.
+status=0
+ctest --output-on-failure -j"$(nproc)" 2>&1 | tee ctest.log || status=$?
+summary=$(grep -E '^[0-9]+% tests passed, [0-9]+ tests? failed out of [0-9]+' ctest.log | tail -1 || true)
+if [ -z "$summary" ]; then
+    echo "0 passed, 1 failed"
+    exit 1
+fi
+failed=$(echo "$summary" | sed -E 's/.* ([0-9]+) tests? failed out of ([0-9]+).*/\1/')
+total=$(echo "$summary" | sed -E 's/.* failed out of ([0-9]+).*/\1/')
+echo "$((total - failed)) passed, $failed failed"
+[ "$status" = 0 ] && [ "$failed" = 0 ]
