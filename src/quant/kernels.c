@@ -3,11 +3,31 @@
 #include "quant/kernels.h"
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "quant/kernels_x86.h"
 #include "quant/quant.h"
+
+#ifdef CELER_KERNELS_X86
+#include <cpuid.h>
+
+/* AVX2, FMA and F16C present, and the OS saves the ymm registers (OSXSAVE, XCR0). */
+static bool cpu_has_avx2_fma_f16c(void) {
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return false;
+    const bool fma = c & (1u << 12), osxsave = c & (1u << 27), avx = c & (1u << 28), f16c = c & (1u << 29);
+    if (!(fma && osxsave && avx && f16c)) return false;
+    unsigned xcr0_lo, xcr0_hi;
+    __asm__ volatile("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
+    (void)xcr0_hi;
+    if ((xcr0_lo & 6u) != 6u) return false; /* xmm and ymm state */
+    if (__get_cpuid_max(0, NULL) < 7) return false;
+    __cpuid_count(7, 0, a, b, c, d);
+    return b & (1u << 5); /* AVX2 */
+}
+#endif
 
 static const quant_traits *traits_of(uint32_t type) { return quant_get_traits(type); }
 
@@ -62,8 +82,7 @@ static void fast_init(void) {
     const char *force = getenv("CELER_SIMD");
     if (force && strcmp(force, "scalar") == 0) return;
 #ifdef CELER_KERNELS_X86
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")) {
+    if (cpu_has_avx2_fma_f16c()) {
         quant_kernels_fill_avx2(fast);
         quant_kernels_fill_avx2_k(fast);
         fast_isa = "avx2";
