@@ -64,6 +64,7 @@ struct backend {
     float *out_x;  /* (n_batch, n_embd) normed rows of the tokens that want logits */
     void *scratch; /* quantized activations, the largest any (fused) matmul needs */
     bool profile;
+    bool unfused; /* CELER_FUSE=0: Q, K, V and gate, up as separate products (to measure the fusions) */
     uint64_t op_calls[OP_COUNT];
     double op_seconds[OP_COUNT];
 };
@@ -178,6 +179,8 @@ static celer_status cpu_init(backend **out, const model *m, const backend_config
         cpu_free(b);
         return celer_error_set(err, CELER_ERR_NOMEM, "cpu backend: out of memory for a batch of %d tokens", cfg->n_batch);
     }
+    const char *fuse = getenv("CELER_FUSE");
+    b->unfused = fuse && strcmp(fuse, "0") == 0;
     st = pack_weights(b, err);
     if (st != CELER_OK) {
         cpu_free(b);
@@ -221,8 +224,14 @@ static void attention_block(backend *b, kv_cache *kv, const celer_batch *batch, 
     cpu_rmsnorm(b->xn, b->x, l->attn_norm.data, n, hp->n_embd, hp->norm_eps);
     op_end(b, OP_ATTN_NORM, t);
     t = op_begin(b);
-    cpu_matmul_out qkv[3] = {{&l->wq, b->q}, {&l->wk, b->k}, {&l->wv, b->v}};
-    cpu_matmul_fused(b->pool, qkv, 3, b->xn, n, b->scratch, false);
+    if (b->unfused) { /* three passes, the activation quantized three times */
+        cpu_matmul(b->pool, &l->wq, b->xn, n, b->q, b->scratch);
+        cpu_matmul(b->pool, &l->wk, b->xn, n, b->k, b->scratch);
+        cpu_matmul(b->pool, &l->wv, b->xn, n, b->v, b->scratch);
+    } else {
+        cpu_matmul_out qkv[3] = {{&l->wq, b->q}, {&l->wk, b->k}, {&l->wv, b->v}};
+        cpu_matmul_fused(b->pool, qkv, 3, b->xn, n, b->scratch, false);
+    }
     op_end(b, OP_QKV, t);
     t = op_begin(b);
     if (hp->qkv_bias) {
@@ -252,8 +261,14 @@ static void ffn_block(backend *b, int64_t n, int32_t il) {
     cpu_rmsnorm(b->xn, b->x, l->ffn_norm.data, n, hp->n_embd, hp->norm_eps);
     op_end(b, OP_FFN_NORM, t);
     t = op_begin(b);
-    cpu_matmul_out gate_up[2] = {{&l->w_gate, b->gate}, {&l->w_up, b->up}};
-    cpu_matmul_fused(b->pool, gate_up, 2, b->xn, n, b->scratch, true); /* gate = silu(gate) * up */
+    if (b->unfused) { /* two products, then SiLU and the product over the whole rows */
+        cpu_matmul(b->pool, &l->w_gate, b->xn, n, b->gate, b->scratch);
+        cpu_matmul(b->pool, &l->w_up, b->xn, n, b->up, b->scratch);
+        cpu_silu_mul(b->gate, b->up, n * hp->n_ff);
+    } else {
+        cpu_matmul_out gate_up[2] = {{&l->w_gate, b->gate}, {&l->w_up, b->up}};
+        cpu_matmul_fused(b->pool, gate_up, 2, b->xn, n, b->scratch, true); /* gate = silu(gate) * up */
+    }
     op_end(b, OP_FFN_GATE_UP, t);
     t = op_begin(b);
     cpu_matmul(b->pool, &l->w_down, b->gate, n, b->proj, b->scratch);
