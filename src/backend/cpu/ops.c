@@ -28,10 +28,23 @@ size_t cpu_matmul_scratch_bytes(uint32_t type, int64_t dim, int64_t n) {
     return quant_row_size(tr->vec_dot_type, dim) * (size_t)n;
 }
 
-/* Work is handed out in units of ROW_BLOCK weight rows (all tokens); each unit walks the
- * tokens in blocks of TOKEN_BLOCK so its rows stay in cache while activations stream. */
+/* Work is handed out in units of weight rows (all tokens); each unit walks the tokens in
+ * blocks of TOKEN_BLOCK so its rows stay in cache while activations stream. Units are
+ * multiples of ROW_BLOCK rows: ROW_BLOCK itself for batches (many small units balance
+ * the threads), and for a few tokens, where a product is a stream through the weights,
+ * about UNITS_PER_THREAD units per thread, so that each thread reads long contiguous
+ * runs the hardware prefetcher can follow. */
 #define ROW_BLOCK 16
 #define TOKEN_BLOCK 64
+#define STREAM_MAX_TOKENS 4
+#define UNITS_PER_THREAD 8
+
+static int64_t unit_rows_for(int64_t rows, int64_t n, int n_threads) {
+    if (n > STREAM_MAX_TOKENS) return ROW_BLOCK;
+    int64_t u = rows / ((int64_t)n_threads * UNITS_PER_THREAD);
+    u = (u + ROW_BLOCK - 1) / ROW_BLOCK * ROW_BLOCK;
+    return u < ROW_BLOCK ? ROW_BLOCK : u;
+}
 
 typedef struct {
     const cpu_matmul_out *outs;
@@ -48,6 +61,7 @@ typedef struct {
     int act_of_out[CPU_MATMUL_MAX_OUT];
     const quant_kernels *kernels[CPU_MATMUL_MAX_OUT];
     int64_t unit_start[CPU_MATMUL_MAX_OUT + 1]; /* units of output i: [unit_start[i], unit_start[i+1]) */
+    int64_t unit_rows[CPU_MATMUL_MAX_OUT];      /* rows per unit of output i, a multiple of ROW_BLOCK */
     threadpool *pool;
     _Atomic long long next_unit;
 } matmul_job;
@@ -81,8 +95,8 @@ static void matmul_worker(void *ctx, int ith, int nth) {
         if (u >= total) break;
         int i = 0;
         while (u >= j->unit_start[i + 1]) i++;
-        int64_t rows = j->outs[i].w->ne[1], r0 = (u - j->unit_start[i]) * ROW_BLOCK;
-        int64_t r1 = r0 + ROW_BLOCK < rows ? r0 + ROW_BLOCK : rows;
+        int64_t rows = j->outs[i].w->ne[1], r0 = (u - j->unit_start[i]) * j->unit_rows[i];
+        int64_t r1 = r0 + j->unit_rows[i] < rows ? r0 + j->unit_rows[i] : rows;
         matmul_rows(j, i, r0, r1);
         if (j->swiglu) { /* y0 = silu(y0) * y1 on these rows, both products computed here */
             matmul_rows(j, 1, r0, r1);
@@ -117,8 +131,10 @@ void cpu_matmul_fused(threadpool *pool, const cpu_matmul_out *outs, int n_out, c
     if (swiglu) CHECK(n_out == 2 && outs[0].w->ne[1] == outs[1].w->ne[1]);
     int units_of = swiglu ? 1 : n_out; /* swiglu: a unit of the gate does the up rows too */
     j.unit_start[0] = 0;
-    for (int i = 0; i < n_out; i++)
-        j.unit_start[i + 1] = j.unit_start[i] + (i < units_of ? (outs[i].w->ne[1] + ROW_BLOCK - 1) / ROW_BLOCK : 0);
+    for (int i = 0; i < n_out; i++) {
+        j.unit_rows[i] = unit_rows_for(outs[i].w->ne[1], n, threadpool_size(pool));
+        j.unit_start[i + 1] = j.unit_start[i] + (i < units_of ? (outs[i].w->ne[1] + j.unit_rows[i] - 1) / j.unit_rows[i] : 0);
+    }
     atomic_init(&j.next_unit, 0);
     threadpool_run(pool, matmul_worker, &j);
 }
