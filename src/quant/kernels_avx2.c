@@ -201,6 +201,9 @@ GEMM_FN(q8_0, K_Q8_0)
  * types the int16 pair sums of a whole block fit (8 x 2 x 15 x 128 < 32768) and are
  * widened once; Q4_0's offset of 8 is taken off as 8 x the activation block's sum. */
 enum { PACK = 8 };
+/* How far ahead of the chunk being read its successors are prefetched (a group's chunks
+ * are contiguous, and groups follow each other). */
+#define PREFETCH_BYTES 1024
 
 INLINE size_t packed_scale_bytes(int kind) { return kind == K_Q4_1 ? 4 * PACK : 2 * PACK; }
 INLINE size_t packed_chunk_bytes(int kind) { return PACK * wblock_bytes(kind); }
@@ -246,6 +249,9 @@ INLINE void packed_tile(int kind, int RT, int64_t nb, const char *gw, const char
     for (int t = 0; t < RT; t++) acc[t] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         const char *chunk = gw + b * (int64_t)cb;
+        _mm_prefetch(chunk + PREFETCH_BYTES, _MM_HINT_T0);
+        _mm_prefetch(chunk + PREFETCH_BYTES + 64, _MM_HINT_T0);
+        _mm_prefetch(chunk + PREFETCH_BYTES + 128, _MM_HINT_T0);
         const __m256 dv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)chunk));
         const __m256 mv = kind == K_Q4_1 ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(chunk + 2 * PACK))) : dv;
         const char *q = chunk + sb;
