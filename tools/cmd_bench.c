@@ -6,7 +6,8 @@
  * Beyond llama-bench: time to first token, end-to-end latency of a long answer, peak
  * resident memory, and the bytes a decoded token reads over its wall time (GB/s) next to
  * the machine's memory bandwidth from a STREAM triad probe. Output: llama-bench's
- * markdown table, CSV, or JSON with its field names and celer's extras.
+ * markdown table, or CSV, JSON or JSONL with its field names (in its order) and celer's
+ * extras. No pp+tg row unless -pg asks for one, as in llama-bench.
  * Test: tests/test_cli.sh (bad input, and a small real run validated as JSON). */
 #include <errno.h>
 #include <math.h>
@@ -15,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -26,19 +28,21 @@
 #define BENCH_MAX_OPS 64
 #define BENCH_PROBE_MIB 256 /* per array; three arrays, far above any last-level cache */
 
-typedef enum { FORMAT_MD, FORMAT_CSV, FORMAT_JSON } bench_format;
+typedef enum { FORMAT_MD, FORMAT_CSV, FORMAT_JSON, FORMAT_JSONL } bench_format;
 
 typedef struct {
     const char *model_path;
     int32_t n_prompt, n_gen;   /* -p, -n */
-    int32_t pg_prompt, pg_gen; /* -pg */
+    int32_t pg_prompt, pg_gen; /* -pg; 0, 0: no pp+tg test (the default, as llama-bench's) */
     int32_t n_answer;          /* --answer; -1: the default, clamped to the model's context */
     int32_t reps;
     int32_t n_threads;
     int32_t n_batch; /* tokens per celer_decode call (-b / -ub) */
+    int32_t delay_s; /* --delay: seconds of rest before each test */
     bench_format format;
     bool profile;
     bool probe;
+    bool warmup;
 } bench_options;
 
 /* One row of the report: a test and its timed repetitions. */
@@ -68,8 +72,9 @@ typedef struct {
     double ttft_ms;      /* mean of the ttft row; < 0: not measured */
     double e2e_s;        /* mean of the e2e row; < 0: not measured */
     uint64_t peak_rss_bytes;
-    bench_row rows[5];
+    bench_row rows[5]; /* pp, tg, [pp+tg], ttft, [e2e] */
     int32_t n_rows;
+    int32_t i_ttft, i_e2e; /* indices of the latency rows; i_e2e -1: none */
 } bench_report;
 
 /* Times of one run: prompt evaluated, first token decoded, all decoded. */
@@ -104,9 +109,10 @@ static void bench_usage(FILE *out) {
             "one decode step), then -r timed repetitions from an empty sequence. Rows:\n"
             "  ppP       a prompt of P tokens in batches of -b; t/s = P / time\n"
             "  tgN       N tokens decoded one per step from an empty context; t/s = N / time\n"
-            "  ppP+tgN   (-pg) both, timed together; t/s = (P + N) / time\n"
-            "  ttft ppP  time to first token: the prompt and one decode step\n"
-            "  e2e ...   end-to-end latency of an answer: the prompt and --answer decode steps\n"
+            "  ppP+tgN   only with -pg P,N, as in llama-bench: both, timed together;\n"
+            "            t/s = (P + N) / time\n"
+            "  ttft ppP  time to first token: the -p prompt and one decode step\n"
+            "  e2e ...   end-to-end latency of an answer: the -p prompt and --answer decode steps\n"
             "Decode rows also show the bytes a token reads (weights + its KV cache) over its time,\n"
             "as GB/s and as a share of the memory bandwidth probed at start (STREAM triad over\n"
             "3 x %d MiB with -t threads, best of a few passes, about a second). Results go to\n"
@@ -115,23 +121,35 @@ static void bench_usage(FILE *out) {
             "  -m, --model FILE        GGUF model (default: $CELER_MODEL, else %s)\n"
             "  -p, --n-prompt P        prompt tokens of the pp test (default: 512)\n"
             "  -n, --n-gen N           decoded tokens of the tg test (default: 128)\n"
-            "  -pg P,N                 prompt and decoded tokens of the pp+tg test (default: 512,128)\n"
+            "  -pg P,N                 add a pp+tg test of P prompt and N decoded tokens (default:\n"
+            "                          none, as llama-bench; -pg 512,128 gives its pp512+tg128 row)\n"
             "      --answer N          decode steps of the e2e test after a -p prompt; 0 = no e2e row\n"
             "                          (default: %d, less with a note if the model's context is shorter)\n"
             "  -r, --repetitions R     timed repetitions of each test (default: 5)\n"
             "  -t, --threads N         threads (default: %d, the online cores)\n"
             "  -b, --batch-size N      tokens per forward pass in prompts (default: %d); -ub,\n"
             "  -ub, --ubatch-size N    llama-bench's physical batch, means the same here (the smaller wins)\n"
-            "  -o, --output FORMAT     md, csv or json (default: md; json uses llama-bench's field names)\n"
+            "  -o, --output FORMAT     md, csv, json or jsonl (default: md); csv, json and jsonl carry\n"
+            "                          llama-bench's fields in its order, then celer's extras\n"
+            "      --delay S           seconds of rest before each test (default: 0)\n"
+            "      --no-warmup         skip the warm-up runs\n"
+            "      --progress          accepted for llama-bench's sake; progress always goes to stderr\n"
             "      --profile           afterwards, per-operation times of one pp and one tg run\n"
-            "                          (to stdout with md, to stderr with csv; inside the rows with json)\n"
+            "                          (to stdout with md, to stderr with csv; inside the rows with json, jsonl)\n"
             "      --no-probe          skip the memory bandwidth probe\n"
             "  -h, --help              this help\n"
             "\n"
+            "Counts must be positive and single values (llama-bench's lists such as -p 128,512 and\n"
+            "its -p 0 / -n 0 for skipping a test are not supported). The model file, and with it the\n"
+            "KV cache of the longest test, must fit in the memory available (MemAvailable, the cgroup\n"
+            "limit and ulimit -v), and the tests in the model's training context.\n"
+            "The flags shared with llama-bench (-m -p -n -pg -r -t -b -ub -o --delay --no-warmup\n"
+            "--progress) mean the same in both, so one command line serves both tools.\n"
             "JSON's build_commit comes from $CELER_BUILD_COMMIT (default: unknown).\n",
             BENCH_PROBE_MIB, CELER_DEFAULT_MODEL, BENCH_DEFAULT_ANSWER, c.n_threads, c.n_batch);
 }
 
+/* -pg P,N: two positive integers, or 0,0 (no pp+tg test, as llama-bench skips it). */
 static bool parse_pair(const char *value, int32_t *first, int32_t *second) {
     const char *comma = strchr(value, ',');
     char left[32];
@@ -141,16 +159,23 @@ static bool parse_pair(const char *value, int32_t *first, int32_t *second) {
     }
     memcpy(left, value, (size_t)(comma - value));
     left[comma - value] = '\0';
-    return cli_parse_int("bench", "-pg (prompt)", left, 1, 1 << 20, first) &&
-           cli_parse_int("bench", "-pg (generated)", comma + 1, 1, 1 << 20, second);
+    if (!cli_parse_int("bench", "-pg (prompt)", left, 0, 1 << 20, first) ||
+        !cli_parse_int("bench", "-pg (generated)", comma + 1, 0, 1 << 20, second))
+        return false;
+    if ((*first == 0) != (*second == 0)) {
+        fprintf(stderr, "celer bench: -pg expects two positive integers 'P,N' (or 0,0 for no pp+tg test), got '%s'\n", value);
+        return false;
+    }
+    return true;
 }
 
 static bool parse_format(const char *value, bench_format *out) {
     if (!strcmp(value, "md")) *out = FORMAT_MD;
     else if (!strcmp(value, "csv")) *out = FORMAT_CSV;
     else if (!strcmp(value, "json")) *out = FORMAT_JSON;
+    else if (!strcmp(value, "jsonl")) *out = FORMAT_JSONL;
     else {
-        fprintf(stderr, "celer bench: unknown output format '%s' (md, csv or json)\n", value);
+        fprintf(stderr, "celer bench: unknown output format '%s' (md, csv, json or jsonl)\n", value);
         return false;
     }
     return true;
@@ -177,6 +202,9 @@ static int bench_parse(int argc, char **argv, bench_options *o) {
         else if (IS("-b", "--batch-size")) { VALUE(); ok = cli_parse_int(cmd, a, v, 1, 65536, &batch); }
         else if (IS("-ub", "--ubatch-size")) { VALUE(); ok = cli_parse_int(cmd, a, v, 1, 65536, &ubatch); }
         else if (IS("-o", "--output")) { VALUE(); ok = parse_format(v, &o->format); }
+        else if (IS("--delay", "--delay")) { VALUE(); ok = cli_parse_int(cmd, a, v, 0, 3600, &o->delay_s); }
+        else if (IS("--no-warmup", "--no-warmup")) o->warmup = false;
+        else if (IS("--progress", "--progress")) {}
         else if (IS("--profile", "--profile")) o->profile = true;
         else if (IS("--no-probe", "--no-probe")) o->probe = false;
         else {
@@ -341,8 +369,15 @@ static bool bench_test(bench_runner *r, const bench_options *o, bench_row *main,
     int32_t n_gen = e2e ? e2e->n_gen : main->n_gen;
     stamp_time(main->test_time, sizeof(main->test_time));
     if (e2e) stamp_time(e2e->test_time, sizeof(e2e->test_time));
-    fprintf(stderr, "celer bench: %s: warm-up\n", main->name);
-    celer_status st = bench_once(r, main->n_prompt, n_gen > 0 ? 1 : 0, &t, &err);
+    if (o->delay_s > 0) {
+        fprintf(stderr, "celer bench: %s: resting %d s\n", main->name, o->delay_s);
+        sleep((unsigned)o->delay_s);
+    }
+    celer_status st = CELER_OK;
+    if (o->warmup) {
+        fprintf(stderr, "celer bench: %s: warm-up\n", main->name);
+        st = bench_once(r, main->n_prompt, n_gen > 0 ? 1 : 0, &t, &err);
+    }
     for (int32_t i = 0; st == CELER_OK && i < o->reps; i++) {
         st = bench_once(r, main->n_prompt, n_gen, &t, &err);
         if (st != CELER_OK) break;
@@ -428,14 +463,16 @@ static row_stats row_compute(const bench_report *rep, const bench_row *row) {
 static const char *row_time_unit(const bench_row *row) { return strncmp(row->name, "e2e", 3) == 0 ? "s" : "ms"; }
 
 static void md_print(const bench_report *rep) {
-    int test_width = 15;
+    static const char dashes[] = "----------------------------------------------------------------";
+    int test_width = 15, model_width = 30;
     for (int32_t i = 0; i < rep->n_rows; i++)
         if ((int)strlen(rep->rows[i].name) > test_width) test_width = (int)strlen(rep->rows[i].name);
-    printf("| %-30s | %10s | %10s | %-10s | %7s | %*s | %20s | %22s | %14s |\n", "model", "size", "params", "backend", "threads",
-           test_width, "test", "t/s", "time", rep->mem_bw_gbps > 0 ? "GB/s (of peak)" : "GB/s");
-    printf("| %.30s | %.9s: | %.9s: | %.10s | %.6s: | %.*s: | %.19s: | %.21s: | %.13s: |\n", "------------------------------",
-           "----------", "----------", "----------", "-------", test_width - 1, "--------------------------------",
-           "--------------------", "----------------------", "--------------");
+    if ((int)strlen(rep->model_name) > model_width) model_width = (int)strlen(rep->model_name);
+    if (model_width > (int)sizeof(dashes) - 1) model_width = (int)sizeof(dashes) - 1;
+    printf("| %-*s | %10s | %10s | %-10s | %7s | %*s | %20s | %22s | %14s |\n", model_width, "model", "size", "params",
+           "backend", "threads", test_width, "test", "t/s", "time", rep->mem_bw_gbps > 0 ? "GB/s (of peak)" : "GB/s");
+    printf("| %.*s | %.9s: | %.9s: | %.10s | %.6s: | %.*s: | %.19s: | %.21s: | %.13s: |\n", model_width, dashes, dashes,
+           dashes, dashes, dashes, test_width - 1, dashes, dashes, dashes, dashes);
     for (int32_t i = 0; i < rep->n_rows; i++) {
         const bench_row *row = &rep->rows[i];
         row_stats s = row_compute(rep, row);
@@ -452,8 +489,8 @@ static void md_print(const bench_report *rep) {
             snprintf(bw, sizeof(bw), "%.2f (%.0f%%)", s.achieved_gbps, 100.0 * s.achieved_gbps / rep->mem_bw_gbps);
         else if (s.achieved_gbps > 0) snprintf(bw, sizeof(bw), "%.2f", s.achieved_gbps);
         /* "±" is two bytes of UTF-8: one more byte of width keeps the columns aligned */
-        printf("| %-30s | %10s | %10s | %-10s | %7d | %*s | %21s | %23s | %14s |\n", rep->model_name, size, params, "CPU",
-               rep->o->n_threads, test_width, row->name, ts, tm, bw);
+        printf("| %-*.*s | %10s | %10s | %-10s | %7d | %*s | %21s | %23s | %14s |\n", model_width, model_width,
+               rep->model_name, size, params, "CPU", rep->o->n_threads, test_width, row->name, ts, tm, bw);
     }
     printf("\nmodel: %s\n", rep->model_type);
     printf("decode: %.2f MB of weights per token + %.1f KiB of KV cache per position of context",
@@ -498,69 +535,139 @@ static void json_string(FILE *out, const char *s) {
     fputc('"', out);
 }
 
-/* A number, or null when absent (negative or zero where zero means "not measured"). */
-static void json_number(FILE *out, const char *fmt, double v, bool present) {
-    if (present) fprintf(out, fmt, v);
-    else fprintf(out, "null");
+/* One field of a row: a string (str), or a JSON literal in lit (a number, true, false, or
+ * null for "not measured", which CSV writes as ""). */
+typedef struct {
+    const char *name;
+    const char *str;
+    char lit[40];
+} bench_field;
+
+enum { BENCH_MAX_FIELDS = 64 };
+
+static void field_str(bench_field *f, int *n, const char *name, const char *value) {
+    f[*n] = (bench_field){.name = name, .str = value};
+    (*n)++;
 }
 
-static void json_profile(FILE *out, const bench_row *row) {
-    fprintf(out, "    \"profile\": [");
+static void field_lit(bench_field *f, int *n, const char *name, const char *fmt, double value, bool present) {
+    f[*n] = (bench_field){.name = name};
+    if (present) snprintf(f[*n].lit, sizeof(f[*n].lit), fmt, value);
+    else snprintf(f[*n].lit, sizeof(f[*n].lit), "null");
+    (*n)++;
+}
+
+static void field_bool(bench_field *f, int *n, const char *name, bool value) {
+    f[*n] = (bench_field){.name = name};
+    snprintf(f[*n].lit, sizeof(f[*n].lit), "%s", value ? "true" : "false");
+    (*n)++;
+}
+
+static void field_u64(bench_field *f, int *n, const char *name, uint64_t value) {
+    f[*n] = (bench_field){.name = name};
+    snprintf(f[*n].lit, sizeof(f[*n].lit), "%llu", (unsigned long long)value);
+    (*n)++;
+}
+
+/* llama-bench's fields (test::get_fields) in its order, with celer's values where it has
+ * the setting (CPU only: no GPU layers, no split, f16 KV cache, no flash attention, the
+ * model mapped, weights repacked unless CELER_REPACK=0), then celer's extras. */
+static int row_fields(const bench_report *rep, const bench_row *row, bench_field *f) {
+    const bench_options *o = rep->o;
+    row_stats s = row_compute(rep, row);
+    const char *repack_env = getenv("CELER_REPACK");
+    bool repack = !(repack_env && strcmp(repack_env, "0") == 0);
+    int n = 0;
+    field_str(f, &n, "build_commit", rep->build_commit);
+    field_u64(f, &n, "build_number", 0);
+    field_str(f, &n, "cpu_info", rep->cpu_info);
+    field_str(f, &n, "gpu_info", "");
+    field_str(f, &n, "backends", "CPU");
+    field_str(f, &n, "model_filename", o->model_path);
+    field_str(f, &n, "model_type", rep->model_type);
+    field_u64(f, &n, "model_size", rep->model_size);
+    field_u64(f, &n, "model_n_params", rep->model_n_params);
+    field_u64(f, &n, "n_batch", (uint64_t)o->n_batch);
+    field_u64(f, &n, "n_ubatch", (uint64_t)o->n_batch);
+    field_u64(f, &n, "n_threads", (uint64_t)o->n_threads);
+    field_str(f, &n, "cpu_mask", "0x0");
+    field_bool(f, &n, "cpu_strict", false);
+    field_u64(f, &n, "poll", 0);
+    field_str(f, &n, "type_k", "f16");
+    field_str(f, &n, "type_v", "f16");
+    field_u64(f, &n, "n_gpu_layers", 0);
+    field_u64(f, &n, "n_cpu_moe", 0);
+    field_str(f, &n, "split_mode", "none");
+    field_u64(f, &n, "main_gpu", 0);
+    field_bool(f, &n, "no_kv_offload", false);
+    field_u64(f, &n, "flash_attn", 0);
+    field_str(f, &n, "devices", "CPU");
+    field_str(f, &n, "tensor_split", "0.00");
+    field_str(f, &n, "tensor_buft_overrides", "none");
+    field_str(f, &n, "load_mode", "mmap");
+    field_str(f, &n, "lazy_mode", "off");
+    field_bool(f, &n, "embeddings", false);
+    field_u64(f, &n, "no_op_offload", 0);
+    field_bool(f, &n, "no_host", false);
+    field_bool(f, &n, "repack", repack);
+    field_u64(f, &n, "fit_target", 0);
+    field_u64(f, &n, "fit_min_ctx", 0);
+    field_u64(f, &n, "n_prompt", (uint64_t)row->n_prompt);
+    field_u64(f, &n, "n_gen", (uint64_t)row->n_gen);
+    field_u64(f, &n, "n_depth", 0);
+    field_str(f, &n, "test_time", row->test_time);
+    field_lit(f, &n, "avg_ns", "%.0f", s.avg_ns, true);
+    field_lit(f, &n, "stddev_ns", "%.0f", s.stddev_ns, true);
+    field_lit(f, &n, "avg_ts", "%.6f", s.avg_ts, true);
+    field_lit(f, &n, "stddev_ts", "%.6f", s.stddev_ts, true);
+    /* celer's extras */
+    field_str(f, &n, "test", row->name);
+    field_lit(f, &n, "ttft_ms", "%.4f", rep->ttft_ms, rep->ttft_ms >= 0);
+    field_lit(f, &n, "e2e_s", "%.6f", rep->e2e_s, rep->e2e_s >= 0);
+    field_u64(f, &n, "peak_rss_bytes", rep->peak_rss_bytes);
+    field_lit(f, &n, "bytes_per_token", "%.0f", s.bytes_per_token, s.bytes_per_token > 0);
+    field_lit(f, &n, "achieved_gbps", "%.4f", s.achieved_gbps, s.achieved_gbps > 0);
+    field_lit(f, &n, "mem_bw_gbps", "%.4f", rep->mem_bw_gbps, rep->mem_bw_gbps > 0);
+    return n;
+}
+
+static void json_profile(FILE *out, const bench_row *row, bool pretty) {
+    fprintf(out, pretty ? "    \"profile\": [" : "\"profile\": [");
     for (int32_t i = 0; i < row->n_profile; i++) {
         const celer_op_stat *op = &row->profile[i];
-        fprintf(out, "%s\n      {\"name\": ", i ? "," : "");
+        fprintf(out, "%s{\"name\": ", i ? (pretty ? ",\n      " : ", ") : (pretty ? "\n      " : ""));
         json_string(out, op->name);
         fprintf(out, ", \"calls\": %llu, \"total_ms\": %.6f, \"percent\": %.3f, \"ms_per_token\": %.6f}",
                 (unsigned long long)op->calls, op->seconds * 1e3, 100.0 * op->seconds / row->profile_wall_s,
                 op->seconds * 1e3 / row->profile_tokens);
     }
-    fprintf(out, "%s],\n", row->n_profile ? "\n    " : " ");
+    fprintf(out, pretty ? (row->n_profile ? "\n    ],\n" : " ],\n") : "], ");
 }
 
-static void json_row(const bench_report *rep, const bench_row *row) {
-    const bench_options *o = rep->o;
-    row_stats s = row_compute(rep, row);
-    printf("  {\n    \"build_commit\": ");
-    json_string(stdout, rep->build_commit);
-    printf(",\n    \"cpu_info\": ");
-    json_string(stdout, rep->cpu_info);
-    printf(",\n    \"gpu_info\": \"\",\n    \"backends\": \"CPU\",\n    \"model_filename\": ");
-    json_string(stdout, o->model_path);
-    printf(",\n    \"model_type\": ");
-    json_string(stdout, rep->model_type);
-    printf(",\n    \"model_size\": %llu,\n    \"model_n_params\": %llu,\n", (unsigned long long)rep->model_size,
-           (unsigned long long)rep->model_n_params);
-    printf("    \"n_batch\": %d,\n    \"n_ubatch\": %d,\n    \"n_threads\": %d,\n", o->n_batch, o->n_batch, o->n_threads);
-    printf("    \"n_prompt\": %d,\n    \"n_gen\": %d,\n    \"n_depth\": 0,\n    \"test_time\": \"%s\",\n", row->n_prompt,
-           row->n_gen, row->test_time);
-    printf("    \"avg_ns\": %.0f,\n    \"stddev_ns\": %.0f,\n    \"avg_ts\": %.6f,\n    \"stddev_ts\": %.6f,\n", s.avg_ns,
-           s.stddev_ns, s.avg_ts, s.stddev_ts);
-    printf("    \"test\": ");
-    json_string(stdout, row->name);
-    printf(",\n    \"ttft_ms\": ");
-    json_number(stdout, "%.4f", rep->ttft_ms, rep->ttft_ms >= 0);
-    printf(",\n    \"e2e_s\": ");
-    json_number(stdout, "%.6f", rep->e2e_s, rep->e2e_s >= 0);
-    printf(",\n    \"peak_rss_bytes\": %llu,\n    \"bytes_per_token\": ", (unsigned long long)rep->peak_rss_bytes);
-    json_number(stdout, "%.0f", s.bytes_per_token, s.bytes_per_token > 0);
-    printf(",\n    \"achieved_gbps\": ");
-    json_number(stdout, "%.4f", s.achieved_gbps, s.achieved_gbps > 0);
-    printf(",\n    \"mem_bw_gbps\": ");
-    json_number(stdout, "%.4f", rep->mem_bw_gbps, rep->mem_bw_gbps > 0);
-    printf(",\n");
-    if (row->profile_tokens) json_profile(stdout, row);
-    printf("    \"samples_ns\": [ ");
+/* One row as a JSON object: llama-bench's json layout when pretty, its jsonl line if not. */
+static void json_row(const bench_report *rep, const bench_row *row, bool pretty) {
+    bench_field f[BENCH_MAX_FIELDS];
+    int n = row_fields(rep, row, f);
+    printf(pretty ? "  {\n" : "{");
+    for (int k = 0; k < n; k++) {
+        printf(pretty ? "    \"%s\": " : "\"%s\": ", f[k].name);
+        if (f[k].str) json_string(stdout, f[k].str);
+        else printf("%s", f[k].lit);
+        printf(pretty ? ",\n" : ", ");
+    }
+    if (row->profile_tokens) json_profile(stdout, row, pretty);
+    printf(pretty ? "    \"samples_ns\": [ " : "\"samples_ns\": [ ");
     for (int32_t i = 0; i < row->n_samples; i++) printf("%s%llu", i ? ", " : "", (unsigned long long)row->ns[i]);
-    printf(" ],\n    \"samples_ts\": [ ");
+    printf(pretty ? " ],\n    \"samples_ts\": [ " : " ], \"samples_ts\": [ ");
     for (int32_t i = 0; i < row->n_samples; i++)
         printf("%s%.6f", i ? ", " : "", 1e9 * (row->n_prompt + row->n_gen) / (double)row->ns[i]);
-    printf(" ]\n  }");
+    printf(pretty ? " ]\n  }" : " ]}\n");
 }
 
 static void json_print(const bench_report *rep) {
     printf("[\n");
     for (int32_t i = 0; i < rep->n_rows; i++) {
-        json_row(rep, &rep->rows[i]);
+        json_row(rep, &rep->rows[i], true);
         printf(i + 1 < rep->n_rows ? ",\n" : "\n");
     }
     printf("]\n");
@@ -577,40 +684,17 @@ static void csv_field(const char *s, bool last) {
 }
 
 static void csv_print(const bench_report *rep) {
-    static const char *const fields[] = {"build_commit", "cpu_info", "gpu_info", "backends", "model_filename", "model_type",
-                                         "model_size", "model_n_params", "n_batch", "n_ubatch", "n_threads", "n_prompt",
-                                         "n_gen", "n_depth", "test_time", "avg_ns", "stddev_ns", "avg_ts", "stddev_ts",
-                                         "test", "ttft_ms", "e2e_s", "peak_rss_bytes", "bytes_per_token", "achieved_gbps",
-                                         "mem_bw_gbps"};
-    enum { N_FIELDS = sizeof(fields) / sizeof(fields[0]) };
-    const bench_options *o = rep->o;
-    for (int k = 0; k < N_FIELDS; k++) printf("%s%s", fields[k], k + 1 < N_FIELDS ? "," : "\n");
+    bench_field f[BENCH_MAX_FIELDS];
     for (int32_t i = 0; i < rep->n_rows; i++) {
-        const bench_row *row = &rep->rows[i];
-        row_stats s = row_compute(rep, row);
-        char v[N_FIELDS][64] = {{0}};
-        snprintf(v[6], 64, "%llu", (unsigned long long)rep->model_size);
-        snprintf(v[7], 64, "%llu", (unsigned long long)rep->model_n_params);
-        snprintf(v[8], 64, "%d", o->n_batch);
-        snprintf(v[9], 64, "%d", o->n_batch);
-        snprintf(v[10], 64, "%d", o->n_threads);
-        snprintf(v[11], 64, "%d", row->n_prompt);
-        snprintf(v[12], 64, "%d", row->n_gen);
-        snprintf(v[13], 64, "0");
-        snprintf(v[15], 64, "%.0f", s.avg_ns);
-        snprintf(v[16], 64, "%.0f", s.stddev_ns);
-        snprintf(v[17], 64, "%.6f", s.avg_ts);
-        snprintf(v[18], 64, "%.6f", s.stddev_ts);
-        if (rep->ttft_ms >= 0) snprintf(v[20], 64, "%.4f", rep->ttft_ms);
-        if (rep->e2e_s >= 0) snprintf(v[21], 64, "%.6f", rep->e2e_s);
-        snprintf(v[22], 64, "%llu", (unsigned long long)rep->peak_rss_bytes);
-        if (s.bytes_per_token > 0) snprintf(v[23], 64, "%.0f", s.bytes_per_token);
-        if (s.achieved_gbps > 0) snprintf(v[24], 64, "%.4f", s.achieved_gbps);
-        if (rep->mem_bw_gbps > 0) snprintf(v[25], 64, "%.4f", rep->mem_bw_gbps);
-        const char *text[N_FIELDS] = {rep->build_commit, rep->cpu_info, "", "CPU", o->model_path, rep->model_type};
-        text[14] = row->test_time;
-        text[19] = row->name;
-        for (int k = 0; k < N_FIELDS; k++) csv_field(text[k] ? text[k] : v[k], k + 1 == N_FIELDS);
+        int n = row_fields(rep, &rep->rows[i], f);
+        if (i == 0)
+            for (int k = 0; k < n; k++) printf("%s%s", f[k].name, k + 1 < n ? "," : "\n");
+        for (int k = 0; k < n; k++) {
+            const char *v = f[k].str ? f[k].str : strcmp(f[k].lit, "null") == 0 ? "" : f[k].lit;
+            if (!f[k].str && !strcmp(v, "false")) v = "0"; /* llama-bench's CSV writes booleans as 0/1 */
+            if (!f[k].str && !strcmp(v, "true")) v = "1";
+            csv_field(v, k + 1 == n);
+        }
     }
 }
 
@@ -630,6 +714,74 @@ static uint64_t peak_rss_bytes(void) {
     }
     return (uint64_t)kib * 1024u;
 }
+
+/* The first "KEY: N kB" of a /proc file, in bytes; 0 if absent. */
+static uint64_t proc_kib(const char *path, const char *key) {
+    FILE *f = fopen(path, "r");
+    char line[256];
+    unsigned long long kib = 0;
+    size_t len = strlen(key);
+    while (f && fgets(line, sizeof(line), f))
+        if (!strncmp(line, key, len) && line[len] == ':' && sscanf(line + len + 1, "%llu", &kib) == 1) break;
+    if (f) fclose(f);
+    return (uint64_t)kib * 1024u;
+}
+
+/* A cgroup v2 memory file of this process's group ("memory.max"), or of the root that
+ * a container sees; 0 if absent or "max". */
+static uint64_t cgroup_value(const char *file) {
+    char line[512], group[512] = "", path[1100];
+    FILE *f = fopen("/proc/self/cgroup", "r");
+    while (f && fgets(line, sizeof(line), f))
+        if (!strncmp(line, "0::", 3)) {
+            line[strcspn(line, "\n")] = '\0';
+            snprintf(group, sizeof(group), "%s", strcmp(line + 3, "/") ? line + 3 : "");
+            break;
+        }
+    if (f) fclose(f);
+    unsigned long long v = 0;
+    for (int attempt = 0; attempt < 2 && v == 0; attempt++) {
+        snprintf(path, sizeof(path), "/sys/fs/cgroup%s/%s", attempt == 0 ? group : "", file);
+        FILE *g = fopen(path, "r");
+        if (!g) continue;
+        if (fscanf(g, "%llu", &v) != 1) v = 0; /* "max": no limit */
+        fclose(g);
+    }
+    return (uint64_t)v;
+}
+
+/* Bytes of memory this process can still take: the least of the system's MemAvailable,
+ * what the cgroup limit leaves and what ulimit -v leaves; UINT64_MAX when none is known.
+ * why names the one that limits. */
+static uint64_t memory_available(const char **why) {
+    uint64_t best = UINT64_MAX;
+    *why = "";
+    uint64_t avail = proc_kib("/proc/meminfo", "MemAvailable");
+    if (avail > 0) {
+        best = avail;
+        *why = "MemAvailable";
+    }
+    uint64_t max = cgroup_value("memory.max"), cur = cgroup_value("memory.current");
+    if (max > 0) {
+        uint64_t left = max > cur ? max - cur : 0;
+        if (left < best) {
+            best = left;
+            *why = "the cgroup's memory.max";
+        }
+    }
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+        uint64_t used = proc_kib("/proc/self/status", "VmSize");
+        uint64_t left = (uint64_t)rl.rlim_cur > used ? (uint64_t)rl.rlim_cur - used : 0;
+        if (left < best) {
+            best = left;
+            *why = "ulimit -v";
+        }
+    }
+    return best;
+}
+
+static double mib(uint64_t bytes) { return (double)bytes / (1024.0 * 1024.0); }
 
 static void read_cpu_info(char *buf, size_t size) {
     FILE *f = fopen("/proc/cpuinfo", "r");
@@ -695,15 +847,19 @@ static bool report_add_rows(bench_report *rep, const bench_options *o) {
     row_init(&rep->rows[0], name, o->n_prompt, 0, false);
     snprintf(name, sizeof(name), "tg%d", o->n_gen);
     row_init(&rep->rows[1], name, 0, o->n_gen, true);
-    snprintf(name, sizeof(name), "pp%d+tg%d", o->pg_prompt, o->pg_gen);
-    row_init(&rep->rows[2], name, o->pg_prompt, o->pg_gen, true);
+    rep->n_rows = 2;
+    if (o->pg_prompt > 0) {
+        snprintf(name, sizeof(name), "pp%d+tg%d", o->pg_prompt, o->pg_gen);
+        row_init(&rep->rows[rep->n_rows++], name, o->pg_prompt, o->pg_gen, true);
+    }
     snprintf(name, sizeof(name), "ttft pp%d", o->n_prompt);
-    row_init(&rep->rows[3], name, o->n_prompt, 1, true);
-    rep->n_rows = 4;
+    rep->i_ttft = rep->n_rows;
+    row_init(&rep->rows[rep->n_rows++], name, o->n_prompt, 1, true);
+    rep->i_e2e = -1;
     if (o->n_answer > 0) {
         snprintf(name, sizeof(name), "e2e pp%d+tg%d", o->n_prompt, o->n_answer);
-        row_init(&rep->rows[4], name, o->n_prompt, o->n_answer, true);
-        rep->n_rows = 5;
+        rep->i_e2e = rep->n_rows;
+        row_init(&rep->rows[rep->n_rows++], name, o->n_prompt, o->n_answer, true);
     }
     for (int32_t i = 0; i < rep->n_rows; i++) {
         rep->rows[i].ns = calloc((size_t)o->reps, sizeof(uint64_t));
@@ -726,11 +882,12 @@ static double row_mean_ns(const bench_row *row) {
 static bool bench_run_all(bench_runner *r, bench_report *rep) {
     const bench_options *o = rep->o;
     bench_row *rows = rep->rows;
-    for (int32_t i = 0; i < 3; i++)
+    for (int32_t i = 0; i < rep->i_ttft; i++)
         if (!bench_test(r, o, &rows[i], NULL)) return false;
-    if (!bench_test(r, o, &rows[3], rep->n_rows > 4 ? &rows[4] : NULL)) return false;
-    rep->ttft_ms = row_mean_ns(&rows[3]) * 1e-6;
-    if (rep->n_rows > 4) rep->e2e_s = row_mean_ns(&rows[4]) * 1e-9;
+    bench_row *e2e = rep->i_e2e >= 0 ? &rows[rep->i_e2e] : NULL;
+    if (!bench_test(r, o, &rows[rep->i_ttft], e2e)) return false;
+    rep->ttft_ms = row_mean_ns(&rows[rep->i_ttft]) * 1e-6;
+    if (e2e) rep->e2e_s = row_mean_ns(e2e) * 1e-9;
     if (o->profile && !bench_profile(r, &rows[0], &rows[1])) return false;
     rep->peak_rss_bytes = peak_rss_bytes();
     return true;
@@ -740,8 +897,10 @@ static void report_print(const bench_report *rep) {
     const bench_options *o = rep->o;
     if (o->format == FORMAT_MD) md_print(rep);
     else if (o->format == FORMAT_CSV) csv_print(rep);
-    else json_print(rep);
-    if (o->profile && o->format != FORMAT_JSON) {
+    else if (o->format == FORMAT_JSON) json_print(rep);
+    else
+        for (int32_t i = 0; i < rep->n_rows; i++) json_row(rep, &rep->rows[i], false);
+    if (o->profile && (o->format == FORMAT_MD || o->format == FORMAT_CSV)) {
         FILE *out = o->format == FORMAT_MD ? stdout : stderr;
         profile_print(out, &rep->rows[0]);
         profile_print(out, &rep->rows[1]);
@@ -756,12 +915,24 @@ static void report_free(bench_report *rep) {
     }
 }
 
-static int bench_main(bench_options *o, celer_model *m) {
+static int bench_main(bench_options *o, celer_model *m, uint64_t mem_avail, const char *mem_why) {
     int32_t n_ctx = bench_fit_context(o, m, o->model_path);
     if (n_ctx == 0) return 1;
+    uint64_t kv = celer_model_kv_bytes_per_pos(m) * (uint64_t)n_ctx, need = celer_model_file_bytes(m) + kv;
+    if (mem_avail != UINT64_MAX && need > mem_avail) {
+        fprintf(stderr,
+                "celer bench: the model (%.1f MiB) and a KV cache of %d positions (%.1f MiB) need %.1f MiB but only "
+                "%.1f MiB of memory is available (%s); lower -p, -n, -pg or --answer, or use a smaller model\n",
+                mib(celer_model_file_bytes(m)), n_ctx, mib(kv), mib(need), mib(mem_avail), mem_why);
+        return 1;
+    }
     bench_report rep = {0};
     report_init(&rep, o, m);
-    if (o->probe) {
+    uint64_t probe_bytes = 3ull * BENCH_PROBE_MIB * 1024 * 1024;
+    if (o->probe && mem_avail != UINT64_MAX && need + probe_bytes > mem_avail) {
+        fprintf(stderr, "celer bench: note: no memory bandwidth probe: its %.0f MiB do not fit beside the model\n",
+                mib(probe_bytes));
+    } else if (o->probe) {
         rep.mem_bw_gbps = probe_bandwidth_isolated(o->n_threads);
         if (rep.mem_bw_gbps > 0)
             fprintf(stderr, "celer bench: memory bandwidth %.2f GB/s (STREAM triad over 3 x %d MiB, %d threads)\n",
@@ -795,8 +966,8 @@ static int bench_main(bench_options *o, celer_model *m) {
 int cmd_bench(int argc, char **argv) {
     celer_context_params c;
     celer_context_params_default(&c);
-    bench_options o = {.n_prompt = 512, .n_gen = 128, .pg_prompt = 512, .pg_gen = 128, .n_answer = -1, .reps = 5,
-                       .n_threads = c.n_threads, .n_batch = c.n_batch, .format = FORMAT_MD, .probe = true};
+    bench_options o = {.n_prompt = 512, .n_gen = 128, .n_answer = -1, .reps = 5, .n_threads = c.n_threads,
+                       .n_batch = c.n_batch, .format = FORMAT_MD, .probe = true, .warmup = true};
     int rc = bench_parse(argc, argv, &o);
     if (rc == 1) {
         bench_usage(stdout);
@@ -804,6 +975,15 @@ int cmd_bench(int argc, char **argv) {
     }
     if (rc != 0) return rc;
     o.model_path = cli_model_path(o.model_path);
+    /* A model larger than the memory left would only thrash (or be killed): refuse it. */
+    const char *mem_why = "";
+    uint64_t mem_avail = memory_available(&mem_why);
+    struct stat sb;
+    if (stat(o.model_path, &sb) == 0 && S_ISREG(sb.st_mode) && mem_avail != UINT64_MAX && (uint64_t)sb.st_size > mem_avail) {
+        fprintf(stderr, "celer bench: %s is %.1f MiB but only %.1f MiB of memory is available (%s): the model does not fit\n",
+                o.model_path, mib((uint64_t)sb.st_size), mib(mem_avail), mem_why);
+        return 1;
+    }
     celer_error err = {0};
     celer_model *m = NULL;
     fprintf(stderr, "celer bench: loading %s\n", o.model_path);
@@ -811,7 +991,7 @@ int cmd_bench(int argc, char **argv) {
         fprintf(stderr, "celer bench: %s\n", err.msg);
         return 1;
     }
-    rc = bench_main(&o, m);
+    rc = bench_main(&o, m, mem_avail, mem_why);
     celer_model_free(m);
     return rc;
 }
