@@ -11,7 +11,8 @@
 #                     instead of downloading one (e.g. /tmp/setup/sdist/llama_cpp_python-0.3.36)
 #   LLAMACPP_VERSION  llama-cpp-python version to download (default: 0.3.36)
 #   JOBS              parallel compile jobs (default: 2)
-# Idempotent: a second run only rebuilds what changed. Prints the bin directory last.
+# Idempotent: a second run only rebuilds what changed; concurrent runs on one cache
+# directory take turns. Prints the bin directory last.
 set -euo pipefail
 
 version=${LLAMACPP_VERSION:-0.3.36}
@@ -21,6 +22,13 @@ targets=(llama-bench llama-quantize llama-perplexity)
 mkdir -p "$dir"
 
 say() { echo "build-llamacpp: $*" >&2; }
+
+# One build at a time per cache directory: a second caller waits for the first.
+exec 9>"$dir/.lock"
+if ! flock -n 9; then
+    say "another build is running in $dir; waiting for it"
+    flock 9
+fi
 
 # The llama-cpp-python source tree: given, or downloaded once and extracted into the cache.
 if [ -n "${LLAMACPP_SRC:-}" ]; then
