@@ -107,16 +107,22 @@ typedef struct {
     float dw, dm;
 } sb_meta;
 
-/* Q4_K/Q5_K: eight 6-bit scales and mins in 12 bytes (ggml's get_scale_min_k4), four at a
- * time in 32-bit words. */
+/* Q4_K/Q5_K: eight 6-bit scales and mins in 12 bytes b[0..11] (ggml's get_scale_min_k4):
+ * scale j < 4 is b[j] & 63, min j < 4 is b[j + 4] & 63; scale 4 + j is the low nibble of
+ * b[8 + j] under the top two bits of b[j], min 4 + j the high nibble of b[8 + j] under
+ * those of b[4 + j]. Decoded in an xmm register, four at a time per 32-bit word (p is
+ * followed in the block by at least 4 more bytes, so a 16-byte load stays inside it). */
 INLINE void k4_meta(const uint8_t *p, sb_meta *m) {
-    const uint32_t w0 = rd32(p), w1 = rd32(p + 4), w2 = rd32(p + 8);
-    const uint32_t sc_lo = w0 & 0x3f3f3f3fu, mn_lo = w1 & 0x3f3f3f3fu;
-    const uint32_t sc_hi = (w2 & 0x0f0f0f0fu) | ((w0 >> 2) & 0x30303030u);
-    const uint32_t mn_hi = ((w2 >> 4) & 0x0f0f0f0fu) | ((w1 >> 2) & 0x30303030u);
-    const __m128i v = _mm_setr_epi32((int)sc_lo, (int)sc_hi, (int)mn_lo, (int)mn_hi);
-    m->S = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(v));
-    m->M = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(v, v)); /* each min for both its groups */
+    const __m128i v = _mm_loadu_si128((const __m128i *)p);
+    /* words: b[0..3], b[8..11], b[4..7], b[8..11] >> 4 */
+    __m128i lo = _mm_shuffle_epi8(v, _mm_setr_epi8(0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11));
+    lo = _mm_and_si128(_mm_srlv_epi32(lo, _mm_setr_epi32(0, 0, 0, 4)), _mm_setr_epi32(0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f));
+    /* words 1 and 3: the top two bits of b[0..3] and b[4..7], moved to bits 4, 5 */
+    __m128i hi = _mm_shuffle_epi8(v, _mm_setr_epi8(-1, -1, -1, -1, 0, 1, 2, 3, -1, -1, -1, -1, 4, 5, 6, 7));
+    hi = _mm_and_si128(_mm_srli_epi32(hi, 2), _mm_set1_epi8(0x30));
+    const __m128i sm = _mm_or_si128(lo, hi); /* bytes 0..7 the scales, 8..15 the mins */
+    m->S = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sm));
+    m->M = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(sm, sm)); /* each min for both its groups */
 }
 
 INLINE void sb_meta_get(int kind, const uint8_t *b, sb_meta *m) {
