@@ -65,9 +65,10 @@ static void test_rope(void **state) {
     check_rope(ROPE_PAIRS_ADJACENT, true);
 }
 
-static void test_attention(void **state) {
-    (void)state;
-    enum { HD = 8, NH = 4, NKV = 2, NPOS = 21 };
+/* Head dims: one 8-float chunk, odd chunk counts, SmolLM2's 64, and one that is not a
+ * multiple of 8 (the scalar path); 21 positions cover whole and partial 8-wide steps. */
+static void check_attention(int HD) {
+    enum { NH = 4, NKV = 2, NPOS = 21, MAXHD = 64 };
     model_hparams hp = {.head_dim = HD, .n_head = NH, .n_head_kv = NKV};
     kv_cache *kv = NULL;
     assert_int_equal(kv_cache_init(&kv, 1, NKV * HD, 64, 2, NULL), CELER_OK);
@@ -75,7 +76,7 @@ static void test_attention(void **state) {
     assert_int_equal(celer_batch_init(&b, NPOS, NULL), CELER_OK);
     for (int p = 0; p < NPOS; p++) celer_batch_add(&b, 0, p, 1, true, NULL);
     assert_int_equal(kv_cache_reserve(kv, &b, NULL), CELER_OK);
-    static float k[NPOS][NKV * HD], v[NPOS][NKV * HD], q[NPOS * NH * HD], out[NPOS * NH * HD];
+    static float k[NPOS][NKV * MAXHD], v[NPOS][NKV * MAXHD], q[NPOS * NH * MAXHD], out[NPOS * NH * MAXHD];
     for (int p = 0; p < NPOS; p++)
         for (int d = 0; d < NKV * HD; d++) {
             k[p][d] = celer_fp16_to_fp32(celer_fp32_to_fp16(2.0f * frand()));
@@ -110,6 +111,12 @@ static void test_attention(void **state) {
     threadpool_free(pool);
     celer_batch_free(&b);
     kv_cache_free(kv);
+}
+
+static void test_attention(void **state) {
+    (void)state;
+    const int dims[] = {8, 24, 40, 64, 12};
+    for (size_t i = 0; i < sizeof(dims) / sizeof(dims[0]); i++) check_attention(dims[i]);
 }
 
 /* y = W x for each supported weight type against dequantized W · dequantized(quantized x). */

@@ -224,6 +224,92 @@ static void axpy_f16_ref(float *out, float w, const uint16_t *v, int32_t hd) {
     for (int32_t d = 0; d < hd; d++) out[d] += w * celer_fp16_to_fp32(v[d]);
 }
 
+#if ATTENTION_SIMD
+/* e^x for 8 floats, x clamped to [-87.3, 88.7]: Cody-Waite reduction by ln 2 and a
+ * degree-6 polynomial (Cephes' expf), relative error about 2e-7. */
+static inline __m256 exp256(__m256 x) {
+    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.3f)), _mm256_set1_ps(88.7f));
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    __m256 y = _mm256_add_ps(_mm256_fmadd_ps(p, _mm256_mul_ps(r, r), r), _mm256_set1_ps(1.0f));
+    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(y, _mm256_castsi256_ps(e));
+}
+
+#define ATT_MAX_CHUNKS (CPU_ATTENTION_MAX_HEAD_DIM / 8)
+
+/* The job of attention_rows with SIMD throughout: each key row converted from fp16 once
+ * for all the group's heads; the softmax's exponentials 8 at a time; each head's output
+ * accumulated in registers over all positions. hd a multiple of 8. */
+static void attention_job_simd(const cpu_attention_args *a, int64_t t, int32_t kvh, float *scores, const float *qf) {
+    const model_hparams *hp = a->hp;
+    const int32_t hd = hp->head_dim, group = hp->n_head / hp->n_head_kv, nc = hd / 8;
+    const float scale = 1.0f / sqrtf((float)hd);
+    const int32_t seq = a->seq_id[t], n_pos = a->pos[t] + 1;
+    float max[CPU_ATTENTION_MAX_GROUP];
+    for (int32_t g = 0; g < group; g++) max[g] = -INFINITY;
+    __m256 kc[ATT_MAX_CHUNKS];
+    for (int32_t p = 0; p < n_pos; p++) {
+        const uint16_t *k = kv_cache_k(a->kv, a->layer, seq, p) + kvh * hd;
+        for (int32_t c = 0; c < nc; c++) kc[c] = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k + 8 * c)));
+        for (int32_t g = 0; g < group; g++) {
+            const float *q = qf + g * hd;
+            __m256 acc0 = _mm256_mul_ps(_mm256_loadu_ps(q), kc[0]), acc1 = _mm256_setzero_ps();
+            int32_t c = 1;
+            for (; c + 1 < nc; c += 2) {
+                acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + 8 * c), kc[c], acc1);
+                acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + 8 * c + 8), kc[c + 1], acc0);
+            }
+            if (c < nc) acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + 8 * c), kc[c], acc1);
+            float sc = hsum256(_mm256_add_ps(acc0, acc1)) * scale;
+            scores[g * a->n_ctx + p] = sc;
+            if (sc > max[g]) max[g] = sc;
+        }
+    }
+    for (int32_t g = 0; g < group; g++) {
+        float *sg = scores + g * a->n_ctx;
+        const __m256 mv = _mm256_set1_ps(max[g]);
+        __m256 sum8 = _mm256_setzero_ps();
+        int32_t p = 0;
+        for (; p + 8 <= n_pos; p += 8) {
+            __m256 e = exp256(_mm256_sub_ps(_mm256_loadu_ps(sg + p), mv));
+            _mm256_storeu_ps(sg + p, e);
+            sum8 = _mm256_add_ps(sum8, e);
+        }
+        double sum = (double)hsum256(sum8);
+        for (; p < n_pos; p++) {
+            sg[p] = expf(sg[p] - max[g]);
+            sum += (double)sg[p];
+        }
+        /* probabilities rounded to fp16, as ggml's f16 V·P product sees them */
+        const float inv = (float)(1.0 / sum);
+        const __m256 iv = _mm256_set1_ps(inv);
+        for (p = 0; p + 8 <= n_pos; p += 8)
+            _mm256_storeu_ps(sg + p, _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_mul_ps(_mm256_loadu_ps(sg + p), iv), _MM_FROUND_TO_NEAREST_INT)));
+        for (; p < n_pos; p++) sg[p] = celer_fp16_to_fp32(celer_fp32_to_fp16(sg[p] * inv));
+    }
+    for (int32_t g = 0; g < group; g++) {
+        const float *sg = scores + g * a->n_ctx;
+        __m256 acc[ATT_MAX_CHUNKS];
+        for (int32_t c = 0; c < nc; c++) acc[c] = _mm256_setzero_ps();
+        for (int32_t p = 0; p < n_pos; p++) {
+            const uint16_t *v = kv_cache_v(a->kv, a->layer, seq, p) + kvh * hd;
+            const __m256 w = _mm256_set1_ps(sg[p]);
+            for (int32_t c = 0; c < nc; c++) acc[c] = _mm256_fmadd_ps(w, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + 8 * c))), acc[c]);
+        }
+        float *out = a->out + (t * hp->n_head + kvh * group + g) * hd;
+        for (int32_t c = 0; c < nc; c++) _mm256_storeu_ps(out + 8 * c, acc[c]);
+    }
+}
+#endif
+
 /* One job = one token and one KV head with the `group` query heads that share it: each
  * key and value row is read once for all of them. Scores live in a per-thread row of
  * (group, n_ctx) floats: memory linear in the context, never quadratic in the prompt. */
@@ -248,6 +334,12 @@ static void attention_rows(void *ctx, int ith, int nth) {
             const float *q = a->q + (t * hp->n_head + kvh * group + g) * hd;
             for (int32_t d = 0; d < hd; d++) qf[g * hd + d] = celer_fp16_to_fp32(celer_fp32_to_fp16(q[d]));
         }
+#if ATTENTION_SIMD
+        if (simd) {
+            attention_job_simd(a, t, kvh, scores, qf);
+            continue;
+        }
+#endif
         float max[CPU_ATTENTION_MAX_GROUP];
         for (int32_t g = 0; g < group; g++) max[g] = -INFINITY;
         for (int32_t p = 0; p < n_pos; p++) {
