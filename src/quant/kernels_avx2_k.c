@@ -44,8 +44,9 @@
 #define INLINE static inline __attribute__((always_inline))
 
 enum { KQ2, KQ3, KQ4, KQ5, KQ6 };
-/* Prefill tile: TILE_R rows x TILE_T tokens (2 x 4: eight int32 accumulators, one
- * activation load per multiply); at most TOK_BLOCK tokens' float accumulators at a time.
+/* Prefill tile: TILE_R rows x TILE_T tokens (2 x 4: eight int32 accumulators; each
+ * activation vector loaded once for both rows, each level and scale vector once for the
+ * four tokens); at most TOK_BLOCK tokens' float accumulators at a time.
  * Decode prefetches the weights PREFETCH bytes ahead of the super-block being read. */
 enum { TILE_R = 2, TILE_T = 4, TOK_BLOCK = 64, PREFETCH = 1024 };
 
@@ -230,10 +231,12 @@ INLINE void sb_quad(int kind, const uint8_t *b, int h, __m256i w[4]) {
  * bsums and scale d8. */
 INLINE __m256 sb_fold(int kind, const sb_meta *m, __m256i isum, __m256i bsums, float d8, __m256 acc) {
     const __m256i msum = _mm256_madd_epi16(bsums, m->M);
-    const int sh = offset_shift(kind);
-    if (sh == 5) return _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(isum, _mm256_slli_epi32(msum, 5))), _mm256_set1_ps(m->dw * d8), acc);
-    if (sh == 2) return _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(isum, _mm256_slli_epi32(msum, 2))), _mm256_set1_ps(m->dw * d8), acc);
-    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(m->dw * d8), acc);
+    const __m256 dwd8 = _mm256_set1_ps(m->dw * d8);
+    if (offset_shift(kind) == 5)
+        return _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(isum, _mm256_slli_epi32(msum, 5))), dwd8, acc);
+    if (offset_shift(kind) == 2)
+        return _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(isum, _mm256_slli_epi32(msum, 2))), dwd8, acc);
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), dwd8, acc);
     return _mm256_fnmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_set1_ps(m->dm * d8), acc);
 }
 
