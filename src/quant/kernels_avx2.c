@@ -190,39 +190,61 @@ GEMM_FN(q8_0, K_Q8_0)
 
 /* ---------------------------------------------------------------- packed layout */
 
-/* Q4_0, Q4_1 and Q8_0 repacked in groups of PACK rows (kernels.h). Per group and block
- * index, one chunk: the PACK fp16 scales, the PACK fp16 mins (Q4_1 only), then the quants
- * as vectors V_c of PACK x 4 bytes, lane r holding bytes 4c..4c+3 of row r's block. For
- * the 4-bit types V_0..V_3 carry the 16 nibble bytes: the low nibbles of V_c are elements
- * 4c..4c+3 and the high nibbles elements 16+4c..16+4c+3; for Q8_0, V_0..V_7 are the 32
- * bytes. The four activation bytes of a V_c are broadcast to all lanes, so one
- * _mm256_maddubs_epi16 advances all PACK rows at once and the rows' sums end up in the
- * lanes of one register: no horizontal sums, scales applied as vectors. For the 4-bit
- * types the int16 pair sums of a whole block fit (8 x 2 x 15 x 128 < 32768) and are
- * widened once; Q4_0's offset of 8 is taken off as 8 x the activation block's sum. */
+/* Q4_0, Q4_1, Q5_0, Q5_1 and Q8_0 repacked in groups of PACK rows (kernels.h). Per group
+ * and block index, one chunk: the PACK fp16 scales, the PACK fp16 mins (Q4_1, Q5_1), the
+ * fifth bits (Q5_0, Q5_1: one 32-bit word per quant vector, bit 4r + i for byte i of
+ * lane r), then the quants as vectors V_c of PACK x 4 bytes, lane r holding bytes
+ * 4c..4c+3 of row r's block. For the 4- and 5-bit types V_0..V_3 carry the 16 nibble
+ * bytes: the low nibbles of V_c are elements 4c..4c+3 and the high nibbles elements
+ * 16+4c..16+4c+3; for Q8_0, V_0..V_7 are the 32 bytes. The four activation bytes of a
+ * quant vector are broadcast to all lanes, so one _mm256_maddubs_epi16 advances all PACK
+ * rows at once and the rows' sums end up in the lanes of one register: no horizontal
+ * sums, scales applied as vectors. The levels are unsigned; the offset of the signed
+ * types (8 for Q4_0, 16 for Q5_0) is taken off as offset x the activation block's sum.
+ * int16 pair sums are added before widening while they cannot overflow: all 8 vectors
+ * for 4 bits (8 x 2 x 15 x 128 < 32768), 4 at a time for 5 bits. */
 enum { PACK = 8 };
 /* How far ahead of the chunk being read its successors are prefetched (a group's chunks
  * are contiguous, and groups follow each other). */
 #define PREFETCH_BYTES 1024
 
-INLINE size_t packed_scale_bytes(int kind) { return kind == K_Q4_1 ? 4 * PACK : 2 * PACK; }
+INLINE int has_high(int kind) { return kind == K_Q5_0 || kind == K_Q5_1; }
+INLINE size_t packed_scale_bytes(int kind) { return (has_min(kind) ? 4 * PACK : 2 * PACK) + (has_high(kind) ? 32 : 0); }
 INLINE size_t packed_chunk_bytes(int kind) { return PACK * wblock_bytes(kind); }
 
 static void pack_rows(int kind, const void *w, size_t w_row_bytes, int64_t rows, int64_t k, void *dst) {
     const int64_t nb = k / 32, groups = (rows + PACK - 1) / PACK;
     const size_t cb = packed_chunk_bytes(kind), sb = packed_scale_bytes(kind);
-    const size_t qs_off = kind == K_Q4_0 ? offsetof(block_q4_0, qs) : kind == K_Q4_1 ? offsetof(block_q4_1, qs) : offsetof(block_q8_0, qs);
+    size_t qs_off, qh_off = 0;
+    switch (kind) {
+    case K_Q4_0: qs_off = offsetof(block_q4_0, qs); break;
+    case K_Q4_1: qs_off = offsetof(block_q4_1, qs); break;
+    case K_Q5_0: qs_off = offsetof(block_q5_0, qs), qh_off = offsetof(block_q5_0, qh); break;
+    case K_Q5_1: qs_off = offsetof(block_q5_1, qs), qh_off = offsetof(block_q5_1, qh); break;
+    default: qs_off = offsetof(block_q8_0, qs); break;
+    }
     const int nvec = kind == K_Q8_0 ? 8 : 4;
+    const size_t hi_off = has_min(kind) ? 4 * PACK : 2 * PACK;
     for (int64_t g = 0; g < groups; g++)
         for (int64_t b = 0; b < nb; b++) {
             char *chunk = (char *)dst + (g * nb + b) * (int64_t)cb;
             memset(chunk, 0, cb);
+            uint32_t hw[8] = {0};
             for (int r = 0; r < PACK && g * PACK + r < rows; r++) {
                 const char *src = (const char *)w + (g * PACK + r) * (int64_t)w_row_bytes + b * (int64_t)wblock_bytes(kind);
-                memcpy(chunk + 2 * r, src, 2);                                 /* d */
-                if (kind == K_Q4_1) memcpy(chunk + 2 * PACK + 2 * r, src + 2, 2); /* m */
+                memcpy(chunk + 2 * r, src, 2);                                      /* d */
+                if (has_min(kind)) memcpy(chunk + 2 * PACK + 2 * r, src + 2, 2); /* m */
                 for (int c = 0; c < nvec; c++) memcpy(chunk + sb + 32 * c + 4 * r, src + qs_off + 4 * c, 4);
+                if (has_high(kind)) {
+                    uint32_t qh;
+                    memcpy(&qh, src + qh_off, 4);
+                    for (int c = 0; c < 8; c++) { /* vector c: elements 4c.. (c < 4) or 16 + 4(c - 4).. */
+                        const int e0 = c < 4 ? 4 * c : 16 + 4 * (c - 4);
+                        hw[c] |= ((qh >> e0) & 15u) << (4 * r);
+                    }
+                }
             }
+            if (has_high(kind)) memcpy(chunk + hi_off, hw, sizeof(hw));
         }
 }
 
@@ -245,6 +267,7 @@ INLINE void packed_tile(int kind, int RT, int64_t nb, const char *gw, const char
     const size_t cb = packed_chunk_bytes(kind), sb = packed_scale_bytes(kind);
     const size_t abs_ = has_min(kind) ? sizeof(block_q8_1) : sizeof(block_q8_0);
     const size_t aqs = has_min(kind) ? offsetof(block_q8_1, qs) : offsetof(block_q8_0, qs);
+    const size_t hi_off = has_min(kind) ? 4 * PACK : 2 * PACK;
     __m256 acc[4];
     for (int t = 0; t < RT; t++) acc[t] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
@@ -253,7 +276,7 @@ INLINE void packed_tile(int kind, int RT, int64_t nb, const char *gw, const char
         _mm_prefetch(chunk + PREFETCH_BYTES + 64, _MM_HINT_T0);
         _mm_prefetch(chunk + PREFETCH_BYTES + 128, _MM_HINT_T0);
         const __m256 dv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)chunk));
-        const __m256 mv = kind == K_Q4_1 ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(chunk + 2 * PACK))) : dv;
+        const __m256 mv = has_min(kind) ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(chunk + 2 * PACK))) : dv;
         const char *q = chunk + sb;
         __m256i wq[8];
         if (kind == K_Q8_0) {
@@ -265,6 +288,10 @@ INLINE void packed_tile(int kind, int RT, int64_t nb, const char *gw, const char
                 wq[c] = _mm256_and_si256(v, m4);
                 wq[c + 4] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
             }
+            if (has_high(kind))
+                for (int c = 0; c < 8; c++)
+                    wq[c] = _mm256_or_si256(wq[c], _mm256_and_si256(bits_to_bytes((const uint8_t *)chunk + hi_off + 4 * c),
+                                                                    _mm256_set1_epi8(0x10)));
         }
         for (int t = 0; t < RT; t++) {
             const char *ab = a + t * arb + b * (int64_t)abs_;
@@ -276,6 +303,15 @@ INLINE void packed_tile(int kind, int RT, int64_t nb, const char *gw, const char
                     __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(wq[c], wq[c]), _mm256_sign_epi8(bcast4(aq + 4 * c), wq[c]));
                     isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, _mm256_set1_epi16(1)));
                 }
+            } else if (has_high(kind)) {
+                __m256i s0 = _mm256_maddubs_epi16(wq[0], bcast4(aq)), s1 = _mm256_maddubs_epi16(wq[4], bcast4(aq + 16));
+                for (int c = 1; c < 4; c++) {
+                    s0 = _mm256_add_epi16(s0, _mm256_maddubs_epi16(wq[c], bcast4(aq + 4 * c)));
+                    s1 = _mm256_add_epi16(s1, _mm256_maddubs_epi16(wq[c + 4], bcast4(aq + 4 * (c + 4))));
+                }
+                isum = _mm256_add_epi32(_mm256_madd_epi16(s0, _mm256_set1_epi16(1)), _mm256_madd_epi16(s1, _mm256_set1_epi16(1)));
+                if (kind == K_Q5_0)
+                    isum = _mm256_sub_epi32(isum, _mm256_slli_epi32(block_sum(_mm256_loadu_si256((const __m256i *)aq)), 4));
             } else {
                 __m256i s16 = _mm256_maddubs_epi16(wq[0], bcast4(aq));
                 for (int c = 1; c < 8; c++) s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(wq[c], bcast4(aq + 4 * c)));
@@ -284,7 +320,7 @@ INLINE void packed_tile(int kind, int RT, int64_t nb, const char *gw, const char
                     isum = _mm256_sub_epi32(isum, _mm256_slli_epi32(block_sum(_mm256_loadu_si256((const __m256i *)aq)), 3));
             }
             acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(dv, _mm256_set1_ps(h2f(ab))), acc[t]);
-            if (kind == K_Q4_1) acc[t] = _mm256_fmadd_ps(mv, _mm256_set1_ps(h2f(ab + 2)), acc[t]);
+            if (has_min(kind)) acc[t] = _mm256_fmadd_ps(mv, _mm256_set1_ps(h2f(ab + 2)), acc[t]);
         }
     }
     for (int t = 0; t < RT; t++) out[t] = acc[t];
@@ -297,6 +333,8 @@ INLINE void packed_tile(int kind, int RT, int64_t nb, const char *gw, const char
 #define PTILE_FNS(kind) PTILE_FN(kind, 4) PTILE_FN(kind, 3) PTILE_FN(kind, 2) PTILE_FN(kind, 1)
 PTILE_FNS(K_Q4_0)
 PTILE_FNS(K_Q4_1)
+PTILE_FNS(K_Q5_0)
+PTILE_FNS(K_Q5_1)
 PTILE_FNS(K_Q8_0)
 
 typedef void (*ptile_fn)(int64_t nb, const char *gw, const char *a, size_t arb, __m256 out[4]);
@@ -336,6 +374,8 @@ static void gemm_packed_groups(const ptile_fn fns[4], int64_t k, const void *w, 
     }
 PGEMM_FN(q4_0, K_Q4_0)
 PGEMM_FN(q4_1, K_Q4_1)
+PGEMM_FN(q5_0, K_Q5_0)
+PGEMM_FN(q5_1, K_Q5_1)
 PGEMM_FN(q8_0, K_Q8_0)
 
 /* ---------------------------------------------------------------- activations */
@@ -493,8 +533,10 @@ void quant_kernels_fill_avx2(quant_kernels table[QUANT_TYPE_COUNT]) {
                                         .gemm_packed = gemm_packed_q4_0};
     table[QUANT_Q4_1] = (quant_kernels){.quantize_act = quantize_q8_1, .gemm = gemm_q4_1, .pack_rows = PACK, .pack = pack_q4_1,
                                         .gemm_packed = gemm_packed_q4_1};
-    table[QUANT_Q5_0] = (quant_kernels){.quantize_act = quantize_q8_0, .gemm = gemm_q5_0};
-    table[QUANT_Q5_1] = (quant_kernels){.quantize_act = quantize_q8_1, .gemm = gemm_q5_1};
+    table[QUANT_Q5_0] = (quant_kernels){.quantize_act = quantize_q8_0, .gemm = gemm_q5_0, .pack_rows = PACK, .pack = pack_q5_0,
+                                        .gemm_packed = gemm_packed_q5_0};
+    table[QUANT_Q5_1] = (quant_kernels){.quantize_act = quantize_q8_1, .gemm = gemm_q5_1, .pack_rows = PACK, .pack = pack_q5_1,
+                                        .gemm_packed = gemm_packed_q5_1};
     table[QUANT_Q8_0] = (quant_kernels){.quantize_act = quantize_q8_0, .gemm = gemm_q8_0, .pack_rows = PACK, .pack = pack_q8_0,
                                         .gemm_packed = gemm_packed_q8_0};
     table[QUANT_F32] = (quant_kernels){.quantize_act = quantize_f32, .gemm = gemm_f32};
