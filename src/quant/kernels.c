@@ -84,7 +84,6 @@ static void fast_init(void) {
 #ifdef CELER_KERNELS_X86
     if (cpu_has_avx2_fma_f16c()) {
         quant_kernels_fill_avx2(fast);
-        quant_kernels_fill_avx2_k46(fast);
         quant_kernels_fill_avx2_k(fast);
         fast_isa = "avx2";
     }
