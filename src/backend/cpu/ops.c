@@ -248,15 +248,52 @@ static inline __m256 exp256(__m256 x) {
 /* The job of attention_rows with SIMD throughout: each key row converted from fp16 once
  * for all the group's heads; the softmax's exponentials 8 at a time; each head's output
  * accumulated in registers over all positions. hd a multiple of 8. */
-static void attention_job_simd(const cpu_attention_args *a, int64_t t, int32_t kvh, float *scores, const float *qf) {
+static inline __attribute__((always_inline)) void attention_job_body(const cpu_attention_args *a, int64_t t, int32_t kvh,
+                                                                     float *scores, const float *qf, const int32_t nc) {
     const model_hparams *hp = a->hp;
-    const int32_t hd = hp->head_dim, group = hp->n_head / hp->n_head_kv, nc = hd / 8;
+    const int32_t hd = 8 * nc, group = hp->n_head / hp->n_head_kv;
     const float scale = 1.0f / sqrtf((float)hd);
     const int32_t seq = a->seq_id[t], n_pos = a->pos[t] + 1;
     float max[CPU_ATTENTION_MAX_GROUP];
     for (int32_t g = 0; g < group; g++) max[g] = -INFINITY;
+    /* Scores 8 keys at a time: the keys converted once into kbuf, each head's 8 dot
+     * products accumulated in 8 registers and reduced together (no sum per key). */
+    float kbuf[8 * CPU_ATTENTION_MAX_HEAD_DIM];
+    __m256 maxv[CPU_ATTENTION_MAX_GROUP];
+    for (int32_t g = 0; g < group; g++) maxv[g] = _mm256_set1_ps(-INFINITY);
+    const __m256 scv = _mm256_set1_ps(scale);
+    int32_t p = 0;
+    for (; p + 8 <= n_pos; p += 8) {
+        for (int32_t i = 0; i < 8; i++) {
+            const uint16_t *k = kv_cache_k(a->kv, a->layer, seq, p + i) + kvh * hd;
+            for (int32_t c = 0; c < nc; c++) _mm256_storeu_ps(kbuf + i * hd + 8 * c, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k + 8 * c))));
+        }
+        for (int32_t g = 0; g < group; g++) {
+            const float *q = qf + g * hd;
+            __m256 acc[8];
+            for (int32_t i = 0; i < 8; i++) acc[i] = _mm256_setzero_ps();
+            for (int32_t c = 0; c < nc; c++) {
+                const __m256 qc = _mm256_loadu_ps(q + 8 * c);
+                for (int32_t i = 0; i < 8; i++) acc[i] = _mm256_fmadd_ps(qc, _mm256_loadu_ps(kbuf + i * hd + 8 * c), acc[i]);
+            }
+            /* lane i of the result = the sum of acc[i] */
+            __m256 h01 = _mm256_hadd_ps(acc[0], acc[1]), h23 = _mm256_hadd_ps(acc[2], acc[3]);
+            __m256 h45 = _mm256_hadd_ps(acc[4], acc[5]), h67 = _mm256_hadd_ps(acc[6], acc[7]);
+            __m256 h0123 = _mm256_hadd_ps(h01, h23), h4567 = _mm256_hadd_ps(h45, h67);
+            __m256 sv = _mm256_add_ps(_mm256_permute2f128_ps(h0123, h4567, 0x20), _mm256_permute2f128_ps(h0123, h4567, 0x31));
+            sv = _mm256_mul_ps(sv, scv);
+            _mm256_storeu_ps(scores + g * a->n_ctx + p, sv);
+            maxv[g] = _mm256_max_ps(maxv[g], sv);
+        }
+    }
+    for (int32_t g = 0; g < group; g++) {
+        float m8[8];
+        _mm256_storeu_ps(m8, maxv[g]);
+        for (int32_t i = 0; i < 8; i++)
+            if (m8[i] > max[g]) max[g] = m8[i];
+    }
     __m256 kc[ATT_MAX_CHUNKS];
-    for (int32_t p = 0; p < n_pos; p++) {
+    for (; p < n_pos; p++) {
         const uint16_t *k = kv_cache_k(a->kv, a->layer, seq, p) + kvh * hd;
         for (int32_t c = 0; c < nc; c++) kc[c] = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k + 8 * c)));
         for (int32_t g = 0; g < group; g++) {
@@ -298,14 +335,26 @@ static void attention_job_simd(const cpu_attention_args *a, int64_t t, int32_t k
     for (int32_t g = 0; g < group; g++) {
         const float *sg = scores + g * a->n_ctx;
         __m256 acc[ATT_MAX_CHUNKS];
+#pragma GCC unroll 16
         for (int32_t c = 0; c < nc; c++) acc[c] = _mm256_setzero_ps();
         for (int32_t p = 0; p < n_pos; p++) {
             const uint16_t *v = kv_cache_v(a->kv, a->layer, seq, p) + kvh * hd;
             const __m256 w = _mm256_set1_ps(sg[p]);
+#pragma GCC unroll 16
             for (int32_t c = 0; c < nc; c++) acc[c] = _mm256_fmadd_ps(w, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + 8 * c))), acc[c]);
         }
         float *out = a->out + (t * hp->n_head + kvh * group + g) * hd;
+#pragma GCC unroll 16
         for (int32_t c = 0; c < nc; c++) _mm256_storeu_ps(out + 8 * c, acc[c]);
+    }
+}
+/* The body with the chunk count a constant for the common head dims (64, 128), so each
+ * head's output accumulators stay in registers. */
+static void attention_job_simd(const cpu_attention_args *a, int64_t t, int32_t kvh, float *scores, const float *qf) {
+    switch (a->hp->head_dim) {
+    case 64: attention_job_body(a, t, kvh, scores, qf, 8); break;
+    case 128: attention_job_body(a, t, kvh, scores, qf, 16); break;
+    default: attention_job_body(a, t, kvh, scores, qf, a->hp->head_dim / 8); break;
     }
 }
 #endif
@@ -322,9 +371,10 @@ static void attention_rows(void *ctx, int ith, int nth) {
     float *scores = a->scores + (int64_t)ith * group * a->n_ctx; /* (group, n_ctx) */
     float qf[CPU_ATTENTION_MAX_GROUP * CPU_ATTENTION_MAX_HEAD_DIM];
     CHECK(hd <= CPU_ATTENTION_MAX_HEAD_DIM && group <= CPU_ATTENTION_MAX_GROUP);
-    long long begin, end;
-    threadpool_split(a->n * hp->n_head_kv, ith, nth, &begin, &end);
-    for (long long job = begin; job < end; job++) {
+    /* Jobs dealt round-robin: in a prompt, later tokens see more keys, so contiguous
+     * ranges would leave the first thread idle while the last works. */
+    const long long n_jobs = (long long)a->n * hp->n_head_kv;
+    for (long long job = ith; job < n_jobs; job += nth) {
         int64_t t = job / hp->n_head_kv;
         int32_t kvh = (int32_t)(job % hp->n_head_kv);
         int32_t seq = a->seq_id[t], n_pos = a->pos[t] + 1;
