@@ -87,7 +87,7 @@ static void check_attention(int HD) {
     for (int i = 0; i < NPOS * NH * HD; i++) q[i] = 2.0f * frand();
     threadpool *pool = NULL;
     assert_int_equal(threadpool_init(&pool, 2, NULL), CELER_OK);
-    float scores[2 * (NH / NKV) * 64];
+    float *scores = malloc(cpu_attention_scores_floats(2, NH, NKV, HD, 64) * sizeof(float));
     cpu_attention_args a = {.q = q, .out = out, .pos = b.pos, .seq_id = b.seq_id, .n = NPOS, .layer = 0, .n_ctx = 64, .hp = &hp,
                             .kv = kv, .scores = scores};
     cpu_attention(pool, &a);
@@ -111,6 +111,70 @@ static void check_attention(int HD) {
     threadpool_free(pool);
     celer_batch_free(&b);
     kv_cache_free(kv);
+    free(scores);
+}
+
+/* One token decoding against a long context (the path split over the context): out of
+ * the last of NPOS positions against the double-precision formula. */
+static void check_attention_decode(int HD, int NPOS, int n_threads) {
+    enum { NH = 9, NKV = 3, NCTX = 1024, MAXHD = 128 };
+    model_hparams hp = {.head_dim = HD, .n_head = NH, .n_head_kv = NKV};
+    kv_cache *kv = NULL;
+    assert_int_equal(kv_cache_init(&kv, 1, NKV * HD, NCTX, 2, NULL), CELER_OK);
+    celer_batch b;
+    assert_int_equal(celer_batch_init(&b, NPOS, NULL), CELER_OK);
+    for (int p = 0; p < NPOS; p++) celer_batch_add(&b, 0, p, 1, true, NULL);
+    assert_int_equal(kv_cache_reserve(kv, &b, NULL), CELER_OK);
+    float *k = malloc(sizeof(float) * NPOS * NKV * HD), *v = malloc(sizeof(float) * NPOS * NKV * HD);
+    for (int p = 0; p < NPOS; p++)
+        for (int d = 0; d < NKV * HD; d++) {
+            k[p * NKV * HD + d] = celer_fp16_to_fp32(celer_fp32_to_fp16(2.0f * frand()));
+            v[p * NKV * HD + d] = celer_fp16_to_fp32(celer_fp32_to_fp16(frand()));
+            kv_cache_k(kv, 0, 1, p)[d] = celer_fp32_to_fp16(k[p * NKV * HD + d]);
+            kv_cache_v(kv, 0, 1, p)[d] = celer_fp32_to_fp16(v[p * NKV * HD + d]);
+        }
+    static float q[NH * MAXHD], out[NH * MAXHD];
+    for (int i = 0; i < NH * HD; i++) q[i] = 2.0f * frand();
+    threadpool *pool = NULL;
+    assert_int_equal(threadpool_init(&pool, n_threads, NULL), CELER_OK);
+    float *scores = malloc(cpu_attention_scores_floats(n_threads, NH, NKV, HD, NCTX) * sizeof(float));
+    int32_t pos = NPOS - 1, seq = 1;
+    cpu_attention_args a = {.q = q, .out = out, .pos = &pos, .seq_id = &seq, .n = 1, .layer = 0, .n_ctx = NCTX, .hp = &hp,
+                            .kv = kv, .scores = scores};
+    cpu_attention(pool, &a);
+    double *s = malloc(sizeof(double) * NPOS);
+    for (int h = 0; h < NH; h++) {
+        int g = h / (NH / NKV);
+        double max = -1e30, sum = 0;
+        for (int p = 0; p < NPOS; p++) {
+            s[p] = 0;
+            for (int d = 0; d < HD; d++) s[p] += (double)q[h * HD + d] * k[p * NKV * HD + g * HD + d];
+            s[p] /= sqrt((double)HD);
+            max = fmax(max, s[p]);
+        }
+        for (int p = 0; p < NPOS; p++) sum += s[p] = exp(s[p] - max);
+        for (int d = 0; d < HD; d++) {
+            double want = 0;
+            for (int p = 0; p < NPOS; p++) want += s[p] / sum * v[p * NKV * HD + g * HD + d];
+            assert_float_equal(out[h * HD + d], want, 5e-3);
+        }
+    }
+    free(s);
+    free(scores);
+    free(k);
+    free(v);
+    threadpool_free(pool);
+    celer_batch_free(&b);
+    kv_cache_free(kv);
+}
+
+static void test_attention_decode_long(void **state) {
+    (void)state;
+    check_attention_decode(64, 300, 2);  /* split: 8 chunks of 38 */
+    check_attention_decode(64, 1000, 3); /* split, 12 chunks */
+    check_attention_decode(24, 257, 2);  /* odd chunk count of a head */
+    check_attention_decode(128, 600, 2);
+    check_attention_decode(64, 100, 2);  /* short: the unsplit path */
 }
 
 static void test_attention(void **state) {
@@ -191,6 +255,7 @@ static void test_half_conversions(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rmsnorm), cmocka_unit_test(test_rope), cmocka_unit_test(test_attention),
+        cmocka_unit_test(test_attention_decode_long),
         cmocka_unit_test(test_matmul_all_types), cmocka_unit_test(test_silu_mul), cmocka_unit_test(test_half_conversions),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -171,7 +171,7 @@ static celer_status cpu_init(backend **out, const model *m, const backend_config
     b->proj = malloc(n * hp->n_embd * sizeof(float));
     b->gate = malloc(n * hp->n_ff * sizeof(float));
     b->up = malloc(n * hp->n_ff * sizeof(float));
-    b->scores = malloc(cpu_attention_scores_floats(cfg->n_threads, hp->n_head, hp->n_head_kv, cfg->n_ctx) * sizeof(float));
+    b->scores = malloc(cpu_attention_scores_floats(cfg->n_threads, hp->n_head, hp->n_head_kv, hp->head_dim, cfg->n_ctx) * sizeof(float));
     b->out_x = malloc(n * hp->n_embd * sizeof(float));
     b->scratch = malloc(max_scratch(m, cfg->n_batch));
     if (!b->x || !b->xn || !b->q || !b->k || !b->v || !b->att || !b->proj || !b->gate || !b->up || !b->scores || !b->out_x ||

@@ -432,4 +432,120 @@ static void attention_rows(void *ctx, int ith, int nth) {
     }
 }
 
-void cpu_attention(threadpool *pool, const cpu_attention_args *a) { threadpool_run(pool, attention_rows, (void *)a); }
+
+#if ATTENTION_SIMD
+/* Decode attention split over the context: one token, few KV heads. Items (KV head,
+ * chunk of positions) are dealt round-robin to the threads, in four phases separated by
+ * barriers: scores and each chunk's max; exponentials against the head's max and each
+ * chunk's sum; probabilities (fp16-rounded, as in attention_rows) times V into a partial
+ * output per chunk; the partial outputs summed. Buffer (a->scores): scores (n_head,
+ * n_ctx), partial outputs (chunks, n_head, hd), maxes and sums (chunks, n_head). */
+typedef struct {
+    const cpu_attention_args *a;
+    threadpool *pool;
+    int32_t chunks;
+} attention_split_job;
+
+static void attention_split(void *ctx, int ith, int nth) {
+    const attention_split_job *j = ctx;
+    const cpu_attention_args *a = j->a;
+    const model_hparams *hp = a->hp;
+    const int32_t hd = hp->head_dim, nc = hd / 8, group = hp->n_head / hp->n_head_kv, n_head = hp->n_head, S = j->chunks;
+    const int32_t seq = a->seq_id[0], n_pos = a->pos[0] + 1, len = (n_pos + S - 1) / S;
+    const float scale = 1.0f / sqrtf((float)hd);
+    float *sc = a->scores, *part = sc + (size_t)n_head * a->n_ctx, *mx = part + (size_t)S * n_head * hd, *sm = mx + (size_t)S * n_head;
+    const int32_t items = hp->n_head_kv * S;
+    /* 1. scores and chunk maxes */
+    for (int32_t it = ith; it < items; it += nth) {
+        const int32_t kvh = it / S, c = it % S, p0 = c * len, p1 = p0 + len < n_pos ? p0 + len : n_pos;
+        float qf[CPU_ATTENTION_MAX_GROUP * CPU_ATTENTION_MAX_HEAD_DIM], m[CPU_ATTENTION_MAX_GROUP];
+        for (int32_t g = 0; g < group; g++) {
+            const float *q = a->q + (size_t)(kvh * group + g) * hd;
+            for (int32_t d = 0; d < hd; d++) qf[g * hd + d] = celer_fp16_to_fp32(celer_fp32_to_fp16(q[d]));
+            m[g] = -INFINITY;
+        }
+        __m256 kc[ATT_MAX_CHUNKS];
+        for (int32_t p = p0; p < p1; p++) {
+            const uint16_t *k = kv_cache_k(a->kv, a->layer, seq, p) + kvh * hd;
+            for (int32_t cc = 0; cc < nc; cc++) kc[cc] = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k + 8 * cc)));
+            for (int32_t g = 0; g < group; g++) {
+                __m256 acc = _mm256_setzero_ps();
+                for (int32_t cc = 0; cc < nc; cc++) acc = _mm256_fmadd_ps(_mm256_loadu_ps(qf + g * hd + 8 * cc), kc[cc], acc);
+                float s = hsum256(acc) * scale;
+                sc[(size_t)(kvh * group + g) * a->n_ctx + p] = s;
+                if (s > m[g]) m[g] = s;
+            }
+        }
+        for (int32_t g = 0; g < group; g++) mx[c * n_head + kvh * group + g] = m[g];
+    }
+    threadpool_barrier(j->pool);
+    /* 2. exponentials and chunk sums */
+    for (int32_t it = ith; it < items; it += nth) {
+        const int32_t kvh = it / S, c = it % S, p0 = c * len, p1 = p0 + len < n_pos ? p0 + len : n_pos;
+        for (int32_t g = 0; g < group; g++) {
+            const int32_t h = kvh * group + g;
+            float M = -INFINITY;
+            for (int32_t cc = 0; cc < S; cc++)
+                if (cc * len < n_pos && mx[cc * n_head + h] > M) M = mx[cc * n_head + h];
+            float *sg = sc + (size_t)h * a->n_ctx;
+            __m256 sum8 = _mm256_setzero_ps();
+            int32_t p = p0;
+            for (; p + 8 <= p1; p += 8) {
+                __m256 e = exp256(_mm256_sub_ps(_mm256_loadu_ps(sg + p), _mm256_set1_ps(M)));
+                _mm256_storeu_ps(sg + p, e);
+                sum8 = _mm256_add_ps(sum8, e);
+            }
+            float sum = hsum256(sum8);
+            for (; p < p1; p++) sum += sg[p] = expf(sg[p] - M);
+            sm[c * n_head + h] = sum;
+        }
+    }
+    threadpool_barrier(j->pool);
+    /* 3. probabilities times V, a partial output per chunk */
+    for (int32_t it = ith; it < items; it += nth) {
+        const int32_t kvh = it / S, c = it % S, p0 = c * len, p1 = p0 + len < n_pos ? p0 + len : n_pos;
+        for (int32_t g = 0; g < group; g++) {
+            const int32_t h = kvh * group + g;
+            double total = 0.0;
+            for (int32_t cc = 0; cc < S; cc++)
+                if (cc * len < n_pos) total += (double)sm[cc * n_head + h];
+            const float inv = (float)(1.0 / total);
+            const float *sg = sc + (size_t)h * a->n_ctx;
+            __m256 acc[ATT_MAX_CHUNKS];
+            for (int32_t cc = 0; cc < nc; cc++) acc[cc] = _mm256_setzero_ps();
+            for (int32_t p = p0; p < p1; p++) {
+                const uint16_t *v = kv_cache_v(a->kv, a->layer, seq, p) + kvh * hd;
+                const __m256 w = _mm256_set1_ps(celer_fp16_to_fp32(celer_fp32_to_fp16(sg[p] * inv)));
+                for (int32_t cc = 0; cc < nc; cc++)
+                    acc[cc] = _mm256_fmadd_ps(w, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + 8 * cc))), acc[cc]);
+            }
+            float *dst = part + ((size_t)c * n_head + h) * hd;
+            for (int32_t cc = 0; cc < nc; cc++) _mm256_storeu_ps(dst + 8 * cc, acc[cc]);
+        }
+    }
+    threadpool_barrier(j->pool);
+    /* 4. the partial outputs summed, chunks in order */
+    for (int32_t h = ith; h < n_head; h += nth) {
+        float *out = a->out + (size_t)h * hd;
+        for (int32_t d = 0; d < hd; d++) out[d] = 0.0f;
+        for (int32_t cc = 0; cc < S; cc++) {
+            if (cc * len >= n_pos) break;
+            const float *src = part + ((size_t)cc * n_head + h) * hd;
+            for (int32_t d = 0; d < hd; d++) out[d] += src[d];
+        }
+    }
+}
+#endif
+
+void cpu_attention(threadpool *pool, const cpu_attention_args *a) {
+#if ATTENTION_SIMD
+    const int nth = threadpool_size(pool);
+    const model_hparams *hp = a->hp;
+    if (a->n == 1 && nth > 1 && hp->head_dim % 8 == 0 && hp->n_head_kv < 2 * nth && a->pos[0] + 1 >= 256) {
+        attention_split_job j = {.a = a, .pool = pool, .chunks = CPU_ATTENTION_SPLIT(nth)};
+        threadpool_run(pool, attention_split, &j);
+        return;
+    }
+#endif
+    threadpool_run(pool, attention_rows, (void *)a);
+}

@@ -50,8 +50,13 @@ void cpu_silu_mul(float *gate, const float *up, int64_t n);
  * scores: cpu_attention_scores_floats(...) floats. */
 #define CPU_ATTENTION_MAX_GROUP MODEL_MAX_GQA_GROUP
 #define CPU_ATTENTION_MAX_HEAD_DIM MODEL_MAX_HEAD_DIM
-static inline size_t cpu_attention_scores_floats(int n_threads, int32_t n_head, int32_t n_head_kv, int32_t n_ctx) {
-    return (size_t)n_threads * (size_t)(n_head / n_head_kv) * (size_t)n_ctx;
+/* Decode (one token) splits each KV head's context into CPU_ATTENTION_SPLIT(n_threads)
+ * chunks when there are fewer KV heads than 2 jobs per thread. */
+#define CPU_ATTENTION_SPLIT(n_threads) (4 * (n_threads))
+static inline size_t cpu_attention_scores_floats(int n_threads, int32_t n_head, int32_t n_head_kv, int32_t head_dim, int32_t n_ctx) {
+    size_t per_thread = (size_t)n_threads * (size_t)(n_head / n_head_kv) * (size_t)n_ctx;
+    size_t split = (size_t)n_head * ((size_t)n_ctx + (size_t)CPU_ATTENTION_SPLIT(n_threads) * ((size_t)head_dim + 2));
+    return per_thread > split ? per_thread : split;
 }
 typedef struct {
     const float *q;
