@@ -25,25 +25,12 @@
 
 #include "core/half.h"
 #include "quant/blocks.h"
+#include "quant/simd_avx2.h"
 
-#define INLINE static inline __attribute__((always_inline))
 
 enum { TILE_R = 4, TILE_T = 2 };
 
 /* ---------------------------------------------------------------- helpers */
-
-INLINE float hsum8(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
-INLINE float h2f(const void *p) {
-    uint16_t h;
-    memcpy(&h, p, 2);
-    return _cvtsh_ss(h);
-}
 
 /* 16 bytes of nibbles -> 32 bytes: element j < 16 from the low nibble of byte j, element
  * j >= 16 from the high nibble of byte j - 16 (ggml's order). */
@@ -161,10 +148,10 @@ TILE_FNS(K_Q8_0)
 typedef void (*tile_fn)(int64_t nb, const char *w, size_t wrb, const char *a, size_t arb, float *y, int64_t ldy);
 
 /* The tile grid over rows [r0, r1) and tokens [0, n): full 4-row tiles, then single
- * rows; token pairs, then a last single token. */
-static void gemm_tiles(const tile_fn fns[2][2], int64_t k, const void *w, size_t w_row_bytes, int64_t r0, int64_t r1,
+ * rows; token pairs, then a last single token. nb: the length the tiles take (blocks of
+ * 32 for the block types, elements for the float types). */
+static void gemm_tiles(const tile_fn fns[2][2], int64_t nb, const void *w, size_t w_row_bytes, int64_t r0, int64_t r1,
                        const void *act, size_t act_row_bytes, int64_t n, float *y, int64_t ldy) {
-    const int64_t nb = k / 32;
     for (int64_t t = 0; t < n; t += TILE_T) {
         const int nt = n - t >= TILE_T ? 0 : 1; /* index: 0 = a pair, 1 = one token */
         const char *a = (const char *)act + t * (int64_t)act_row_bytes;
@@ -180,7 +167,7 @@ static void gemm_tiles(const tile_fn fns[2][2], int64_t k, const void *w, size_t
     static void gemm_##name(int64_t k, const void *w, size_t wrb, int64_t r0, int64_t r1, const void *a, size_t arb,      \
                             int64_t n, float *y, int64_t ldy) {                                                           \
         static const tile_fn fns[2][2] = {{tile_##kind##_4_2, tile_##kind##_4_1}, {tile_##kind##_1_2, tile_##kind##_1_1}}; \
-        gemm_tiles(fns, k, w, wrb, r0, r1, a, arb, n, y, ldy);                                                             \
+        gemm_tiles(fns, k / 32, w, wrb, r0, r1, a, arb, n, y, ldy);                                                             \
     }
 GEMM_FN(q4_0, K_Q4_0)
 GEMM_FN(q4_1, K_Q4_1)
@@ -504,25 +491,12 @@ FTILE_FNS(F_F32)
 FTILE_FNS(F_F16)
 FTILE_FNS(F_BF16)
 
-static void gemm_float_tiles(const tile_fn fns[2][2], int64_t k, const void *w, size_t w_row_bytes, int64_t r0, int64_t r1,
-                             const void *act, size_t act_row_bytes, int64_t n, float *y, int64_t ldy) {
-    for (int64_t t = 0; t < n; t += TILE_T) {
-        const int nt = n - t >= TILE_T ? 0 : 1;
-        const char *a = (const char *)act + t * (int64_t)act_row_bytes;
-        int64_t r = r0;
-        for (; r + TILE_R <= r1; r += TILE_R)
-            fns[0][nt](k, (const char *)w + r * (int64_t)w_row_bytes, w_row_bytes, a, act_row_bytes, y + t * ldy + r, ldy);
-        for (; r < r1; r++)
-            fns[1][nt](k, (const char *)w + r * (int64_t)w_row_bytes, w_row_bytes, a, act_row_bytes, y + t * ldy + r, ldy);
-    }
-}
-
 #define FGEMM_FN(name, kind)                                                                                               \
     static void gemm_##name(int64_t k, const void *w, size_t wrb, int64_t r0, int64_t r1, const void *a, size_t arb,      \
                             int64_t n, float *y, int64_t ldy) {                                                           \
         static const tile_fn fns[2][2] = {{ftile_##kind##_4_2, ftile_##kind##_4_1},                                        \
                                           {ftile_##kind##_1_2, ftile_##kind##_1_1}};                                       \
-        gemm_float_tiles(fns, k, w, wrb, r0, r1, a, arb, n, y, ldy);                                                       \
+        gemm_tiles(fns, k, w, wrb, r0, r1, a, arb, n, y, ldy);                                                       \
     }
 FGEMM_FN(f32, F_F32)
 FGEMM_FN(f16, F_F16)

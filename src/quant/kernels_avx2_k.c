@@ -40,8 +40,8 @@
 #include <string.h>
 
 #include "quant/blocks.h"
+#include "quant/simd_avx2.h"
 
-#define INLINE static inline __attribute__((always_inline))
 
 enum { KQ2, KQ3, KQ4, KQ5, KQ6 };
 /* Prefill tile: TILE_R rows x TILE_T tokens (2 x 4: eight int32 accumulators; each
@@ -51,19 +51,6 @@ enum { KQ2, KQ3, KQ4, KQ5, KQ6 };
 enum { TILE_R = 2, TILE_T = 4, TOK_BLOCK = 64, PREFETCH = 1024 };
 
 /* ---------------------------------------------------------------- helpers */
-
-INLINE float hsum8(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
-INLINE float h2f(const uint8_t *p) {
-    uint16_t h;
-    memcpy(&h, p, 2);
-    return _cvtsh_ss(h);
-}
 
 INLINE uint32_t rd32(const uint8_t *p) {
     uint32_t v;
