@@ -179,8 +179,8 @@ GEMM_FN(q8_0, K_Q8_0)
 
 /* Q4_0, Q4_1, Q5_0, Q5_1 and Q8_0 repacked in groups of PACK rows (kernels.h). Per group
  * and block index, one chunk: the PACK fp16 scales, the PACK fp16 mins (Q4_1, Q5_1), the
- * fifth bits (Q5_0, Q5_1: one 32-bit word per quant vector, bit 4r + i for byte i of
- * lane r), then the quants as vectors V_c of PACK x 4 bytes, lane r holding bytes
+ * fifth bits (Q5_0, Q5_1: a 32-byte plane, bit c of byte j the fifth bit of byte j of
+ * quant vector c), then the quants as vectors V_c of PACK x 4 bytes, lane r holding bytes
  * 4c..4c+3 of row r's block. For the 4- and 5-bit types V_0..V_3 carry the 16 nibble
  * bytes: the low nibbles of V_c are elements 4c..4c+3 and the high nibbles elements
  * 16+4c..16+4c+3; for Q8_0, V_0..V_7 are the 32 bytes. The four activation bytes of a
@@ -216,7 +216,7 @@ static void pack_rows(int kind, const void *w, size_t w_row_bytes, int64_t rows,
         for (int64_t b = 0; b < nb; b++) {
             char *chunk = (char *)dst + (g * nb + b) * (int64_t)cb;
             memset(chunk, 0, cb);
-            uint32_t hw[8] = {0};
+            uint8_t plane[32] = {0};
             for (int r = 0; r < PACK && g * PACK + r < rows; r++) {
                 const char *src = (const char *)w + (g * PACK + r) * (int64_t)w_row_bytes + b * (int64_t)wblock_bytes(kind);
                 memcpy(chunk + 2 * r, src, 2);                                      /* d */
@@ -227,11 +227,11 @@ static void pack_rows(int kind, const void *w, size_t w_row_bytes, int64_t rows,
                     memcpy(&qh, src + qh_off, 4);
                     for (int c = 0; c < 8; c++) { /* vector c: elements 4c.. (c < 4) or 16 + 4(c - 4).. */
                         const int e0 = c < 4 ? 4 * c : 16 + 4 * (c - 4);
-                        hw[c] |= ((qh >> e0) & 15u) << (4 * r);
+                        for (int i = 0; i < 4; i++) plane[4 * r + i] |= (uint8_t)(((qh >> (e0 + i)) & 1u) << c);
                     }
                 }
             }
-            if (has_high(kind)) memcpy(chunk + hi_off, hw, sizeof(hw));
+            if (has_high(kind)) memcpy(chunk + hi_off, plane, sizeof(plane));
         }
 }
 
@@ -275,10 +275,19 @@ INLINE void packed_tile(int kind, int RT, int64_t nb, const char *gw, const char
                 wq[c] = _mm256_and_si256(v, m4);
                 wq[c + 4] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
             }
-            if (has_high(kind))
-                for (int c = 0; c < 8; c++)
-                    wq[c] = _mm256_or_si256(wq[c], _mm256_and_si256(bits_to_bytes((const uint8_t *)chunk + hi_off + 4 * c),
-                                                                    _mm256_set1_epi8(0x10)));
+            if (has_high(kind)) {
+                /* bit c of byte j of the plane -> bit 4 of byte j of vector c: a 16-bit shift
+                 * by 4 - c (left) or c - 4 (right) cannot carry a neighbour byte's bit onto bit 4 */
+                const __m256i plane = _mm256_loadu_si256((const __m256i *)(chunk + hi_off)), b4 = _mm256_set1_epi8(0x10);
+                wq[0] = _mm256_or_si256(wq[0], _mm256_and_si256(_mm256_slli_epi16(plane, 4), b4));
+                wq[1] = _mm256_or_si256(wq[1], _mm256_and_si256(_mm256_slli_epi16(plane, 3), b4));
+                wq[2] = _mm256_or_si256(wq[2], _mm256_and_si256(_mm256_slli_epi16(plane, 2), b4));
+                wq[3] = _mm256_or_si256(wq[3], _mm256_and_si256(_mm256_slli_epi16(plane, 1), b4));
+                wq[4] = _mm256_or_si256(wq[4], _mm256_and_si256(plane, b4));
+                wq[5] = _mm256_or_si256(wq[5], _mm256_and_si256(_mm256_srli_epi16(plane, 1), b4));
+                wq[6] = _mm256_or_si256(wq[6], _mm256_and_si256(_mm256_srli_epi16(plane, 2), b4));
+                wq[7] = _mm256_or_si256(wq[7], _mm256_and_si256(_mm256_srli_epi16(plane, 3), b4));
+            }
         }
         for (int t = 0; t < RT; t++) {
             const char *ab = a + t * arb + b * (int64_t)abs_;
