@@ -368,6 +368,7 @@ static void attention_rows(void *ctx, int ith, int nth) {
     const int32_t hd = hp->head_dim, group = hp->n_head / hp->n_head_kv;
     const float scale = 1.0f / sqrtf((float)hd);
     const bool simd = ATTENTION_SIMD && hd % 8 == 0;
+    (void)simd; /* unused where the build has no AVX2 */
     float *scores = a->scores + (int64_t)ith * group * a->n_ctx; /* (group, n_ctx) */
     float qf[CPU_ATTENTION_MAX_GROUP * CPU_ATTENTION_MAX_HEAD_DIM];
     CHECK(hd <= CPU_ATTENTION_MAX_HEAD_DIM && group <= CPU_ATTENTION_MAX_GROUP);
