@@ -63,6 +63,7 @@ typedef struct {
     int64_t unit_start[CPU_MATMUL_MAX_OUT + 1]; /* units of output i: [unit_start[i], unit_start[i+1]) */
     int64_t unit_rows[CPU_MATMUL_MAX_OUT];      /* rows per unit of output i, a multiple of ROW_BLOCK */
     threadpool *pool;
+    bool quantized; /* the activations were quantized before the job */
     _Atomic long long next_unit;
 } matmul_job;
 
@@ -79,15 +80,18 @@ static void matmul_rows(const matmul_job *j, int i, int64_t r0, int64_t r1) {
 
 static void matmul_worker(void *ctx, int ith, int nth) {
     matmul_job *j = ctx;
-    /* 1. quantize x once per activation type, rows split over threads */
-    long long begin, end;
-    threadpool_split(j->n * j->n_act, ith, nth, &begin, &end);
-    for (long long u = begin; u < end; u++) {
-        int a = (int)(u / j->n);
-        int64_t t = u % j->n;
-        j->act_kernels[a]->quantize_act(j->x + t * j->k, j->act[a] + t * (int64_t)j->act_row_bytes[a], j->k);
+    /* 1. quantize x once per activation type, rows split over threads (done by the caller
+     * before the job for a few tokens, saving a barrier) */
+    if (!j->quantized) {
+        long long begin, end;
+        threadpool_split(j->n * j->n_act, ith, nth, &begin, &end);
+        for (long long u = begin; u < end; u++) {
+            int a = (int)(u / j->n);
+            int64_t t = u % j->n;
+            j->act_kernels[a]->quantize_act(j->x + t * j->k, j->act[a] + t * (int64_t)j->act_row_bytes[a], j->k);
+        }
+        threadpool_barrier(j->pool);
     }
-    threadpool_barrier(j->pool);
     /* 2. row blocks of every product, handed out one at a time */
     const int64_t total = j->unit_start[j->n_out];
     for (;;) {
@@ -136,6 +140,12 @@ void cpu_matmul_fused(threadpool *pool, const cpu_matmul_out *outs, int n_out, c
         j.unit_start[i + 1] = j.unit_start[i] + (i < units_of ? (outs[i].w->ne[1] + j.unit_rows[i] - 1) / j.unit_rows[i] : 0);
     }
     atomic_init(&j.next_unit, 0);
+    if (n <= STREAM_MAX_TOKENS) {
+        for (int a = 0; a < j.n_act; a++)
+            for (int64_t t = 0; t < n; t++)
+                j.act_kernels[a]->quantize_act(x + t * j.k, j.act[a] + t * (int64_t)j.act_row_bytes[a], j.k);
+        j.quantized = true;
+    }
     threadpool_run(pool, matmul_worker, &j);
 }
 
