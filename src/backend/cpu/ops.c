@@ -342,6 +342,50 @@ static inline __attribute__((always_inline)) void attention_job_body(const cpu_a
             _mm256_storeu_ps(sg + p, _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_mul_ps(_mm256_loadu_ps(sg + p), iv), _MM_FROUND_TO_NEAREST_INT)));
         for (; p < n_pos; p++) sg[p] = celer_fp16_to_fp32(celer_fp32_to_fp16(sg[p] * inv));
     }
+    /* Output: 8 value rows at a time converted once into vbuf, then each head's
+     * accumulators taken into registers for those 8 rows (partial sums wait in accbuf). */
+    float *accbuf = kbuf; /* (group, hd) <= 8 x hd floats when group <= 8; else per-head pass */
+    if (group <= 8) {
+        for (int32_t i = 0; i < group * hd; i++) accbuf[i] = 0.0f;
+        float vbuf[8 * CPU_ATTENTION_MAX_HEAD_DIM];
+        int32_t p0 = 0;
+        for (; p0 + 8 <= n_pos; p0 += 8) {
+            for (int32_t i = 0; i < 8; i++) {
+                const uint16_t *v = kv_cache_v(a->kv, a->layer, seq, p0 + i) + kvh * hd;
+#pragma GCC unroll 16
+                for (int32_t c = 0; c < nc; c++) _mm256_storeu_ps(vbuf + i * hd + 8 * c, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + 8 * c))));
+            }
+            for (int32_t g = 0; g < group; g++) {
+                const float *sg = scores + g * a->n_ctx + p0;
+                __m256 acc[ATT_MAX_CHUNKS];
+#pragma GCC unroll 16
+                for (int32_t c = 0; c < nc; c++) acc[c] = _mm256_loadu_ps(accbuf + g * hd + 8 * c);
+                for (int32_t i = 0; i < 8; i++) {
+                    const __m256 w = _mm256_set1_ps(sg[i]);
+#pragma GCC unroll 16
+                    for (int32_t c = 0; c < nc; c++) acc[c] = _mm256_fmadd_ps(w, _mm256_loadu_ps(vbuf + i * hd + 8 * c), acc[c]);
+                }
+#pragma GCC unroll 16
+                for (int32_t c = 0; c < nc; c++) _mm256_storeu_ps(accbuf + g * hd + 8 * c, acc[c]);
+            }
+        }
+        for (int32_t g = 0; g < group; g++) {
+            const float *sg = scores + g * a->n_ctx;
+            float *out = a->out + (t * hp->n_head + kvh * group + g) * hd;
+            __m256 acc[ATT_MAX_CHUNKS];
+#pragma GCC unroll 16
+            for (int32_t c = 0; c < nc; c++) acc[c] = _mm256_loadu_ps(accbuf + g * hd + 8 * c);
+            for (int32_t p = p0; p < n_pos; p++) {
+                const uint16_t *v = kv_cache_v(a->kv, a->layer, seq, p) + kvh * hd;
+                const __m256 w = _mm256_set1_ps(sg[p]);
+#pragma GCC unroll 16
+                for (int32_t c = 0; c < nc; c++) acc[c] = _mm256_fmadd_ps(w, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + 8 * c))), acc[c]);
+            }
+#pragma GCC unroll 16
+            for (int32_t c = 0; c < nc; c++) _mm256_storeu_ps(out + 8 * c, acc[c]);
+        }
+        return;
+    }
     for (int32_t g = 0; g < group; g++) {
         const float *sg = scores + g * a->n_ctx;
         __m256 acc[ATT_MAX_CHUNKS];
