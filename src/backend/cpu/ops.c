@@ -78,6 +78,16 @@ static void matmul_rows(const matmul_job *j, int i, int64_t r0, int64_t r1) {
     }
 }
 
+/* Units [begin, end) of the activation quantization: unit u is row u % n of x to the
+ * activation type u / n. */
+static void quantize_rows(const matmul_job *j, long long begin, long long end) {
+    for (long long u = begin; u < end; u++) {
+        int a = (int)(u / j->n);
+        int64_t t = u % j->n;
+        j->act_kernels[a]->quantize_act(j->x + t * j->k, j->act[a] + t * (int64_t)j->act_row_bytes[a], j->k);
+    }
+}
+
 static void matmul_worker(void *ctx, int ith, int nth) {
     matmul_job *j = ctx;
     /* 1. quantize x once per activation type, rows split over threads (done by the caller
@@ -85,11 +95,7 @@ static void matmul_worker(void *ctx, int ith, int nth) {
     if (!j->quantized) {
         long long begin, end;
         threadpool_split(j->n * j->n_act, ith, nth, &begin, &end);
-        for (long long u = begin; u < end; u++) {
-            int a = (int)(u / j->n);
-            int64_t t = u % j->n;
-            j->act_kernels[a]->quantize_act(j->x + t * j->k, j->act[a] + t * (int64_t)j->act_row_bytes[a], j->k);
-        }
+        quantize_rows(j, begin, end);
         threadpool_barrier(j->pool);
     }
     /* 2. row blocks of every product, handed out one at a time */
@@ -141,9 +147,7 @@ void cpu_matmul_fused(threadpool *pool, const cpu_matmul_out *outs, int n_out, c
     }
     atomic_init(&j.next_unit, 0);
     if (n <= STREAM_MAX_TOKENS) {
-        for (int a = 0; a < j.n_act; a++)
-            for (int64_t t = 0; t < n; t++)
-                j.act_kernels[a]->quantize_act(x + t * j.k, j.act[a] + t * (int64_t)j.act_row_bytes[a], j.k);
+        quantize_rows(&j, 0, n * j.n_act);
         j.quantized = true;
     }
     threadpool_run(pool, matmul_worker, &j);
@@ -191,50 +195,54 @@ void cpu_silu_mul(float *gate, const float *up, int64_t n) {
 }
 
 #if defined(__AVX2__) && defined(__F16C__) && defined(__FMA__)
-#include <immintrin.h>
+#include "quant/simd_avx2.h"
 #define ATTENTION_SIMD 1
 
-static inline float hsum256(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
-/* sum_d q[d] * fp32(k[d]) for hd a multiple of 8; q already holds fp16-rounded values. */
-static inline float dot_f16(const float *q, const uint16_t *k, int32_t hd) {
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    int32_t d = 0;
-    for (; d + 16 <= hd; d += 16) {
-        acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k + d))), acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + d + 8), _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k + d + 8))), acc1);
-    }
-    for (; d < hd; d += 8)
-        acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k + d))), acc0);
-    return hsum256(_mm256_add_ps(acc0, acc1));
-}
-
-/* out[d] += w * fp32(v[d]) */
-static inline void axpy_f16(float *out, float w, const uint16_t *v, int32_t hd) {
-    __m256 wv = _mm256_set1_ps(w);
-    for (int32_t d = 0; d < hd; d += 8)
-        _mm256_storeu_ps(out + d, _mm256_fmadd_ps(wv, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + d))), _mm256_loadu_ps(out + d)));
-}
 #else
 #define ATTENTION_SIMD 0
 #endif
 
-static float dot_f16_ref(const float *q, const uint16_t *k, int32_t hd) {
+/* The scalar path (head dims that are not a multiple of 8, builds without AVX2). */
+static float dot_f16(const float *q, const uint16_t *k, int32_t hd) {
     float dot = 0.0f;
     for (int32_t d = 0; d < hd; d++) dot += q[d] * celer_fp16_to_fp32(k[d]);
     return dot;
 }
 
-static void axpy_f16_ref(float *out, float w, const uint16_t *v, int32_t hd) {
+/* The group's queries (heads contiguous from q) rounded to fp16, as ggml converts them
+ * for its f16 K·Q product. */
+static void round_queries(const float *q, int32_t group, int32_t hd, float *qf) {
+    for (int32_t i = 0; i < group * hd; i++) qf[i] = celer_fp16_to_fp32(celer_fp32_to_fp16(q[i]));
+}
+
+static void axpy_f16(float *out, float w, const uint16_t *v, int32_t hd) {
     for (int32_t d = 0; d < hd; d++) out[d] += w * celer_fp16_to_fp32(v[d]);
 }
 
 #if ATTENTION_SIMD
+#define ATT_MAX_CHUNKS (CPU_ATTENTION_MAX_HEAD_DIM / 8)
+
+/* Scores of one fp16 key row against the group's queries: s[g * stride] = scale qf_g · k,
+ * with m[g] raised to the largest score seen. */
+static inline __attribute__((always_inline)) void key_scores(const uint16_t *k, const float *qf, int32_t group, int32_t nc,
+                                                             float scale, float *s, int64_t stride, float *m) {
+    __m256 kc[ATT_MAX_CHUNKS];
+    for (int32_t c = 0; c < nc; c++) kc[c] = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k + 8 * c)));
+    for (int32_t g = 0; g < group; g++) {
+        const float *q = qf + g * 8 * nc;
+        __m256 acc0 = _mm256_mul_ps(_mm256_loadu_ps(q), kc[0]), acc1 = _mm256_setzero_ps();
+        int32_t c = 1;
+        for (; c + 1 < nc; c += 2) {
+            acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + 8 * c), kc[c], acc1);
+            acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + 8 * c + 8), kc[c + 1], acc0);
+        }
+        if (c < nc) acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + 8 * c), kc[c], acc1);
+        const float sc = hsum8(_mm256_add_ps(acc0, acc1)) * scale;
+        s[g * stride] = sc;
+        if (sc > m[g]) m[g] = sc;
+    }
+}
+
 /* e^x for 8 floats, x clamped to [-87.3, 88.7]: Cody-Waite reduction by ln 2 and a
  * degree-6 polynomial (Cephes' expf), relative error about 2e-7. */
 static inline __m256 exp256(__m256 x) {
@@ -252,8 +260,6 @@ static inline __m256 exp256(__m256 x) {
     __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
     return _mm256_mul_ps(y, _mm256_castsi256_ps(e));
 }
-
-#define ATT_MAX_CHUNKS (CPU_ATTENTION_MAX_HEAD_DIM / 8)
 
 /* The job of attention_rows with SIMD throughout: each key row converted from fp16 once
  * for all the group's heads; the softmax's exponentials 8 at a time; each head's output
@@ -302,24 +308,8 @@ static inline __attribute__((always_inline)) void attention_job_body(const cpu_a
         for (int32_t i = 0; i < 8; i++)
             if (m8[i] > max[g]) max[g] = m8[i];
     }
-    __m256 kc[ATT_MAX_CHUNKS];
-    for (; p < n_pos; p++) {
-        const uint16_t *k = kv_cache_k(a->kv, a->layer, seq, p) + kvh * hd;
-        for (int32_t c = 0; c < nc; c++) kc[c] = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k + 8 * c)));
-        for (int32_t g = 0; g < group; g++) {
-            const float *q = qf + g * hd;
-            __m256 acc0 = _mm256_mul_ps(_mm256_loadu_ps(q), kc[0]), acc1 = _mm256_setzero_ps();
-            int32_t c = 1;
-            for (; c + 1 < nc; c += 2) {
-                acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + 8 * c), kc[c], acc1);
-                acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + 8 * c + 8), kc[c + 1], acc0);
-            }
-            if (c < nc) acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + 8 * c), kc[c], acc1);
-            float sc = hsum256(_mm256_add_ps(acc0, acc1)) * scale;
-            scores[g * a->n_ctx + p] = sc;
-            if (sc > max[g]) max[g] = sc;
-        }
-    }
+    for (; p < n_pos; p++)
+        key_scores(kv_cache_k(a->kv, a->layer, seq, p) + kvh * hd, qf, group, nc, scale, scores + p, a->n_ctx, max);
     for (int32_t g = 0; g < group; g++) {
         float *sg = scores + g * a->n_ctx;
         const __m256 mv = _mm256_set1_ps(max[g]);
@@ -330,7 +320,7 @@ static inline __attribute__((always_inline)) void attention_job_body(const cpu_a
             _mm256_storeu_ps(sg + p, e);
             sum8 = _mm256_add_ps(sum8, e);
         }
-        double sum = (double)hsum256(sum8);
+        double sum = (double)hsum8(sum8);
         for (; p < n_pos; p++) {
             sg[p] = expf(sg[p] - max[g]);
             sum += (double)sg[p];
@@ -421,8 +411,6 @@ static void attention_rows(void *ctx, int ith, int nth) {
     const model_hparams *hp = a->hp;
     const int32_t hd = hp->head_dim, group = hp->n_head / hp->n_head_kv;
     const float scale = 1.0f / sqrtf((float)hd);
-    const bool simd = ATTENTION_SIMD && hd % 8 == 0;
-    (void)simd; /* unused where the build has no AVX2 */
     float *scores = a->scores + (int64_t)ith * group * a->n_ctx; /* (group, n_ctx) */
     float qf[CPU_ATTENTION_MAX_GROUP * CPU_ATTENTION_MAX_HEAD_DIM];
     CHECK(hd <= CPU_ATTENTION_MAX_HEAD_DIM && group <= CPU_ATTENTION_MAX_GROUP);
@@ -434,13 +422,9 @@ static void attention_rows(void *ctx, int ith, int nth) {
         int32_t kvh = (int32_t)(job % hp->n_head_kv);
         int32_t seq = a->seq_id[t], n_pos = a->pos[t] + 1;
         CHECK(n_pos <= a->n_ctx);
-        /* queries rounded to fp16, as ggml converts them for its f16 K·Q product */
-        for (int32_t g = 0; g < group; g++) {
-            const float *q = a->q + (t * hp->n_head + kvh * group + g) * hd;
-            for (int32_t d = 0; d < hd; d++) qf[g * hd + d] = celer_fp16_to_fp32(celer_fp32_to_fp16(q[d]));
-        }
+        round_queries(a->q + (t * hp->n_head + kvh * group) * hd, group, hd, qf);
 #if ATTENTION_SIMD
-        if (simd) {
+        if (hd % 8 == 0) {
             attention_job_simd(a, t, kvh, scores, qf);
             continue;
         }
@@ -450,11 +434,7 @@ static void attention_rows(void *ctx, int ith, int nth) {
         for (int32_t p = 0; p < n_pos; p++) {
             const uint16_t *k = kv_cache_k(a->kv, a->layer, seq, p) + kvh * hd;
             for (int32_t g = 0; g < group; g++) {
-#if ATTENTION_SIMD
-                float dot = simd ? dot_f16(qf + g * hd, k, hd) : dot_f16_ref(qf + g * hd, k, hd);
-#else
-                float dot = dot_f16_ref(qf + g * hd, k, hd);
-#endif
+                float dot = dot_f16(qf + g * hd, k, hd);
                 float sc = dot * scale;
                 scores[g * a->n_ctx + p] = sc;
                 if (sc > max[g]) max[g] = sc;
@@ -476,12 +456,7 @@ static void attention_rows(void *ctx, int ith, int nth) {
             const uint16_t *v = kv_cache_v(a->kv, a->layer, seq, p) + kvh * hd;
             for (int32_t g = 0; g < group; g++) {
                 float *out = a->out + (t * hp->n_head + kvh * group + g) * hd;
-#if ATTENTION_SIMD
-                if (simd) axpy_f16(out, scores[g * a->n_ctx + p], v, hd);
-                else axpy_f16_ref(out, scores[g * a->n_ctx + p], v, hd);
-#else
-                axpy_f16_ref(out, scores[g * a->n_ctx + p], v, hd);
-#endif
+                axpy_f16(out, scores[g * a->n_ctx + p], v, hd);
             }
         }
     }
@@ -514,23 +489,11 @@ static void attention_split(void *ctx, int ith, int nth) {
     for (int32_t it = ith; it < items; it += nth) {
         const int32_t kvh = it / S, c = it % S, p0 = c * len, p1 = p0 + len < n_pos ? p0 + len : n_pos;
         float qf[CPU_ATTENTION_MAX_GROUP * CPU_ATTENTION_MAX_HEAD_DIM], m[CPU_ATTENTION_MAX_GROUP];
-        for (int32_t g = 0; g < group; g++) {
-            const float *q = a->q + (size_t)(kvh * group + g) * hd;
-            for (int32_t d = 0; d < hd; d++) qf[g * hd + d] = celer_fp16_to_fp32(celer_fp32_to_fp16(q[d]));
-            m[g] = -INFINITY;
-        }
-        __m256 kc[ATT_MAX_CHUNKS];
-        for (int32_t p = p0; p < p1; p++) {
-            const uint16_t *k = kv_cache_k(a->kv, a->layer, seq, p) + kvh * hd;
-            for (int32_t cc = 0; cc < nc; cc++) kc[cc] = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k + 8 * cc)));
-            for (int32_t g = 0; g < group; g++) {
-                __m256 acc = _mm256_setzero_ps();
-                for (int32_t cc = 0; cc < nc; cc++) acc = _mm256_fmadd_ps(_mm256_loadu_ps(qf + g * hd + 8 * cc), kc[cc], acc);
-                float s = hsum256(acc) * scale;
-                sc[(size_t)(kvh * group + g) * a->n_ctx + p] = s;
-                if (s > m[g]) m[g] = s;
-            }
-        }
+        round_queries(a->q + (size_t)kvh * group * hd, group, hd, qf);
+        for (int32_t g = 0; g < group; g++) m[g] = -INFINITY;
+        for (int32_t p = p0; p < p1; p++)
+            key_scores(kv_cache_k(a->kv, a->layer, seq, p) + kvh * hd, qf, group, nc, scale,
+                       sc + (size_t)kvh * group * a->n_ctx + p, a->n_ctx, m);
         for (int32_t g = 0; g < group; g++) mx[c * n_head + kvh * group + g] = m[g];
     }
     threadpool_barrier(j->pool);
@@ -550,7 +513,7 @@ static void attention_split(void *ctx, int ith, int nth) {
                 _mm256_storeu_ps(sg + p, e);
                 sum8 = _mm256_add_ps(sum8, e);
             }
-            float sum = hsum256(sum8);
+            float sum = hsum8(sum8);
             for (; p < p1; p++) sum += sg[p] = expf(sg[p] - M);
             sm[c * n_head + h] = sum;
         }
