@@ -132,18 +132,19 @@ INLINE void tile_blocks(int kind, int RM, int RT, int64_t nb, const char *w, siz
         for (int t = 0; t < RT; t++) y[t * ldy + r] = hsum8(acc[r][t]) + macc[r][t];
 }
 
-/* Tiles of a given kind, one function per (rows, tokens) shape so each is unrolled. */
-#define TILE_FN(kind, RM, RT)                                                                                              \
-    static void tile_##kind##_##RM##_##RT(int64_t nb, const char *w, size_t wrb, const char *a, size_t arb, float *y,      \
-                                          int64_t ldy) {                                                                   \
-        tile_blocks(kind, RM, RT, nb, w, wrb, a, arb, y, ldy);                                                             \
+/* Tiles of a given body (tile_blocks or tile_float) and kind, one function per (rows,
+ * tokens) shape so each is unrolled. */
+#define TILE_FN(body, kind, RM, RT)                                                                                        \
+    static void body##_##kind##_##RM##_##RT(int64_t nb, const char *w, size_t wrb, const char *a, size_t arb, float *y,    \
+                                            int64_t ldy) {                                                                 \
+        body(kind, RM, RT, nb, w, wrb, a, arb, y, ldy);                                                                    \
     }
-#define TILE_FNS(kind) TILE_FN(kind, 4, 2) TILE_FN(kind, 4, 1) TILE_FN(kind, 1, 2) TILE_FN(kind, 1, 1)
-TILE_FNS(K_Q4_0)
-TILE_FNS(K_Q4_1)
-TILE_FNS(K_Q5_0)
-TILE_FNS(K_Q5_1)
-TILE_FNS(K_Q8_0)
+#define TILE_FNS(body, kind) TILE_FN(body, kind, 4, 2) TILE_FN(body, kind, 4, 1) TILE_FN(body, kind, 1, 2) TILE_FN(body, kind, 1, 1)
+TILE_FNS(tile_blocks, K_Q4_0)
+TILE_FNS(tile_blocks, K_Q4_1)
+TILE_FNS(tile_blocks, K_Q5_0)
+TILE_FNS(tile_blocks, K_Q5_1)
+TILE_FNS(tile_blocks, K_Q8_0)
 
 typedef void (*tile_fn)(int64_t nb, const char *w, size_t wrb, const char *a, size_t arb, float *y, int64_t ldy);
 
@@ -163,17 +164,20 @@ static void gemm_tiles(const tile_fn fns[2][2], int64_t nb, const void *w, size_
     }
 }
 
-#define GEMM_FN(name, kind)                                                                                                \
+/* gemm_NAME over the tiles of body and kind; unit: elements per step of the tiles' length
+ * (32 for the block types, 1 for the float types). */
+#define GEMM_FN(name, body, kind, unit)                                                                                   \
     static void gemm_##name(int64_t k, const void *w, size_t wrb, int64_t r0, int64_t r1, const void *a, size_t arb,      \
                             int64_t n, float *y, int64_t ldy) {                                                           \
-        static const tile_fn fns[2][2] = {{tile_##kind##_4_2, tile_##kind##_4_1}, {tile_##kind##_1_2, tile_##kind##_1_1}}; \
-        gemm_tiles(fns, k / 32, w, wrb, r0, r1, a, arb, n, y, ldy);                                                             \
+        static const tile_fn fns[2][2] = {{body##_##kind##_4_2, body##_##kind##_4_1},                                      \
+                                          {body##_##kind##_1_2, body##_##kind##_1_1}};                                     \
+        gemm_tiles(fns, k / (unit), w, wrb, r0, r1, a, arb, n, y, ldy);                                                    \
     }
-GEMM_FN(q4_0, K_Q4_0)
-GEMM_FN(q4_1, K_Q4_1)
-GEMM_FN(q5_0, K_Q5_0)
-GEMM_FN(q5_1, K_Q5_1)
-GEMM_FN(q8_0, K_Q8_0)
+GEMM_FN(q4_0, tile_blocks, K_Q4_0, 32)
+GEMM_FN(q4_1, tile_blocks, K_Q4_1, 32)
+GEMM_FN(q5_0, tile_blocks, K_Q5_0, 32)
+GEMM_FN(q5_1, tile_blocks, K_Q5_1, 32)
+GEMM_FN(q8_0, tile_blocks, K_Q8_0, 32)
 
 /* ---------------------------------------------------------------- packed layout */
 
@@ -490,26 +494,12 @@ INLINE void tile_float(int kind, int RM, int RT, int64_t k, const char *w, size_
         }
 }
 
-#define FTILE_FN(kind, RM, RT)                                                                                             \
-    static void ftile_##kind##_##RM##_##RT(int64_t k, const char *w, size_t wrb, const char *a, size_t arb, float *y,      \
-                                           int64_t ldy) {                                                                  \
-        tile_float(kind, RM, RT, k, w, wrb, a, arb, y, ldy);                                                               \
-    }
-#define FTILE_FNS(kind) FTILE_FN(kind, 4, 2) FTILE_FN(kind, 4, 1) FTILE_FN(kind, 1, 2) FTILE_FN(kind, 1, 1)
-FTILE_FNS(F_F32)
-FTILE_FNS(F_F16)
-FTILE_FNS(F_BF16)
-
-#define FGEMM_FN(name, kind)                                                                                               \
-    static void gemm_##name(int64_t k, const void *w, size_t wrb, int64_t r0, int64_t r1, const void *a, size_t arb,      \
-                            int64_t n, float *y, int64_t ldy) {                                                           \
-        static const tile_fn fns[2][2] = {{ftile_##kind##_4_2, ftile_##kind##_4_1},                                        \
-                                          {ftile_##kind##_1_2, ftile_##kind##_1_1}};                                       \
-        gemm_tiles(fns, k, w, wrb, r0, r1, a, arb, n, y, ldy);                                                       \
-    }
-FGEMM_FN(f32, F_F32)
-FGEMM_FN(f16, F_F16)
-FGEMM_FN(bf16, F_BF16)
+TILE_FNS(tile_float, F_F32)
+TILE_FNS(tile_float, F_F16)
+TILE_FNS(tile_float, F_BF16)
+GEMM_FN(f32, tile_float, F_F32, 1)
+GEMM_FN(f16, tile_float, F_F16, 1)
+GEMM_FN(bf16, tile_float, F_BF16, 1)
 
 void quant_kernels_fill_avx2(quant_kernels table[QUANT_TYPE_COUNT]) {
     table[QUANT_Q4_0] = (quant_kernels){.quantize_act = quantize_q8_0, .gemm = gemm_q4_0, .pack_rows = PACK, .pack = pack_q4_0,
