@@ -110,23 +110,24 @@ static void release_mapped(const model *m, const void *p, size_t n) {
     if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
 }
 
-/* Replaces t by a repacked copy when its kernels have a packed layout (CELER_REPACK=0 in
- * the environment keeps the file layout, for comparisons). */
-static celer_status pack_tensor(backend *b, model_tensor *t, bool release, celer_error *err) {
+/* Replaces t by a repacked copy when its kernels have a packed layout, and drops the
+ * file's pages of it. */
+static celer_status pack_tensor(backend *b, model_tensor *t, celer_error *err) {
     const quant_kernels *kern = quant_kernels_get(t->type);
-    const char *env = getenv("CELER_REPACK");
-    if (!kern || kern->pack_rows <= 0 || (env && strcmp(env, "0") == 0)) return CELER_OK;
+    if (!kern || kern->pack_rows <= 0) return CELER_OK;
     size_t bytes = quant_kernels_packed_bytes(kern, t->ne[1], t->row_bytes);
     void *buf = aligned_alloc(64, (bytes + 63) / 64 * 64);
     if (!buf) return celer_error_set(err, CELER_ERR_NOMEM, "cpu backend: out of memory repacking %s (%zu bytes)", t->name, bytes);
     kern->pack(t->data, t->row_bytes, t->ne[1], t->ne[0], buf);
-    if (release) release_mapped(b->m, t->data, t->row_bytes * (size_t)t->ne[1]);
+    release_mapped(b->m, t->data, t->row_bytes * (size_t)t->ne[1]);
     b->packed[b->n_packed++] = buf;
     t->data = buf;
     t->pack_rows = kern->pack_rows;
     return CELER_OK;
 }
 
+/* The model's matrices as the kernels read them; CELER_REPACK=0 in the environment keeps
+ * the file layout (for comparisons). */
 static celer_status pack_weights(backend *b, celer_error *err) {
     const model *m = b->m;
     int32_t n_layer = m->hp.n_layer;
@@ -135,17 +136,19 @@ static celer_status pack_weights(backend *b, celer_error *err) {
     if (!b->layers || !b->packed) return celer_error_set(err, CELER_ERR_NOMEM, "cpu backend: out of memory");
     memcpy(b->layers, m->layers, (size_t)n_layer * sizeof(*b->layers));
     b->output = m->output;
+    const char *env = getenv("CELER_REPACK");
+    if (env && strcmp(env, "0") == 0) return CELER_OK;
     for (int32_t il = 0; il < n_layer; il++) {
         model_layer *l = &b->layers[il];
         model_tensor *mats[] = {&l->wq, &l->wk, &l->wv, &l->wo, &l->w_gate, &l->w_up, &l->w_down};
         for (size_t i = 0; i < sizeof(mats) / sizeof(mats[0]); i++) {
-            celer_status st = pack_tensor(b, mats[i], true, err);
+            celer_status st = pack_tensor(b, mats[i], err);
             if (st != CELER_OK) return st;
         }
     }
     /* A tied head is also the embedding table: embed() reads its few rows per batch from
      * the file, which brings back just those pages. */
-    return pack_tensor(b, &b->output, true, err);
+    return pack_tensor(b, &b->output, err);
 }
 
 static celer_status cpu_init(backend **out, const model *m, const backend_config *cfg, celer_error *err) {
