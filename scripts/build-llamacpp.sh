@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# build-llamacpp.sh: builds llama.cpp's llama-bench, llama-quantize and llama-perplexity,
+# build-llamacpp.sh: builds llama.cpp's llama-bench, llama-quantize, llama-perplexity and llama-imatrix,
 # for side-by-side measurements with celer (scripts/bench-vs-llamacpp.sh), from the
 # llama.cpp that the PyPI source distribution of llama-cpp-python vendors. Nothing of
 # llama.cpp enters this repository: the sources and the build live in a cache directory.
@@ -18,7 +18,7 @@ set -euo pipefail
 version=${LLAMACPP_VERSION:-0.3.36}
 dir=${LLAMACPP_DIR:-$HOME/.cache/celer/llama.cpp}
 jobs=${JOBS:-2}
-targets=(llama-bench llama-quantize llama-perplexity)
+targets=(llama-bench llama-quantize llama-perplexity llama-imatrix)
 mkdir -p "$dir"
 
 say() { echo "build-llamacpp: $*" >&2; }

@@ -15,10 +15,24 @@
 
 typedef struct backend backend;
 
+/* The inputs of a layer's matrix products, for calibration (src/quantize/): the rows of x
+ * that the named matrices multiply. */
+typedef enum {
+    BACKEND_IN_QKV,     /* normed residual: input of wq, wk, wv */
+    BACKEND_IN_ATTN_OUT, /* attention output: input of wo */
+    BACKEND_IN_GATE_UP, /* normed residual: input of w_gate, w_up */
+    BACKEND_IN_DOWN,    /* silu(gate) * up: input of w_down */
+    BACKEND_IN_OUTPUT,  /* final normed rows of the tokens that want logits: input of the head (layer -1) */
+} backend_input;
+/* x: (n, n_cols) row-major. Called from the forward's thread, between products. */
+typedef void (*backend_observe_fn)(void *user, int32_t layer, backend_input which, const float *x, int64_t n, int64_t n_cols);
+
 typedef struct {
     int32_t n_threads;
     int32_t n_batch; /* most tokens per forward */
     int32_t n_ctx;   /* most positions one sequence can attend over */
+    backend_observe_fn observe; /* NULL: none */
+    void *observe_user;
 } backend_config;
 
 typedef struct {

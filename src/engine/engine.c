@@ -9,6 +9,7 @@
 #include "backend/backend.h"
 #include "celer.h"
 #include "core/timer.h"
+#include "engine/engine_internal.h"
 #include "engine/kv_cache.h"
 #include "engine/sampler.h"
 #include "model/model.h"
@@ -107,6 +108,8 @@ void celer_model_free(celer_model *m) {
     model_free(m->m);
     free(m);
 }
+
+model *celer_model_bound(const celer_model *m) { return m->m; }
 
 int32_t celer_model_n_vocab(const celer_model *m) { return m->m->hp.n_vocab; }
 int32_t celer_model_n_ctx_train(const celer_model *m) { return m->m->hp.n_ctx_train; }

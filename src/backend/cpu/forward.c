@@ -63,6 +63,8 @@ struct backend {
     float *scores; /* (n_threads, n_head / n_head_kv, n_ctx) */
     float *out_x;  /* (n_batch, n_embd) normed rows of the tokens that want logits */
     void *scratch; /* quantized activations, the largest any (fused) matmul needs */
+    backend_observe_fn observe; /* calibration hook, NULL when off */
+    void *observe_user;
     bool profile;
     bool unfused; /* CELER_FUSE=0: Q, K, V and gate, up as separate products (to measure the fusions) */
     uint64_t op_calls[OP_COUNT];
@@ -103,6 +105,8 @@ static size_t max_scratch(const model *m, int64_t n) {
  * products, so it need not stay resident beside the packed one. */
 static void release_mapped(const model *m, const void *p, size_t n) {
     if (!m->file || !m->file->mapping) return; /* not an mmap of ours */
+    const uint8_t *base = m->file->base;
+    if ((const uint8_t *)p < base || (const uint8_t *)p + n > base + m->file->size) return; /* a copy, not the file's */
     long page = sysconf(_SC_PAGESIZE);
     if (page <= 0) return;
     uintptr_t lo = ((uintptr_t)p + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
@@ -184,6 +188,8 @@ static celer_status cpu_init(backend **out, const model *m, const backend_config
     }
     const char *fuse = getenv("CELER_FUSE");
     b->unfused = fuse && strcmp(fuse, "0") == 0;
+    b->observe = cfg->observe;
+    b->observe_user = cfg->observe_user;
     st = pack_weights(b, err);
     if (st != CELER_OK) {
         cpu_free(b);
@@ -219,6 +225,10 @@ static inline void op_end(backend *b, op_id op, double t0) {
     b->op_calls[op]++;
 }
 
+static inline void observe(const backend *b, int32_t il, backend_input which, const float *x, int64_t n, int64_t n_cols) {
+    if (b->observe) b->observe(b->observe_user, il, which, x, n, n_cols);
+}
+
 static void attention_block(backend *b, kv_cache *kv, const celer_batch *batch, int32_t il) {
     const model_hparams *hp = &b->m->hp;
     const model_layer *l = &b->layers[il];
@@ -226,6 +236,7 @@ static void attention_block(backend *b, kv_cache *kv, const celer_batch *batch, 
     double t = op_begin(b);
     cpu_rmsnorm(b->xn, b->x, l->attn_norm.data, n, hp->n_embd, hp->norm_eps);
     op_end(b, OP_ATTN_NORM, t);
+    observe(b, il, BACKEND_IN_QKV, b->xn, n, hp->n_embd);
     t = op_begin(b);
     if (b->unfused) { /* three passes, the activation quantized three times */
         cpu_matmul(b->pool, &l->wq, b->xn, n, b->q, b->scratch);
@@ -251,6 +262,7 @@ static void attention_block(backend *b, kv_cache *kv, const celer_batch *batch, 
                                .n_ctx = b->n_ctx, .hp = hp, .kv = kv, .scores = b->scores};
     cpu_attention(b->pool, &args);
     op_end(b, OP_ATTENTION, t);
+    observe(b, il, BACKEND_IN_ATTN_OUT, b->att, n, q_dim);
     t = op_begin(b);
     cpu_matmul(b->pool, &l->wo, b->att, n, b->proj, b->scratch);
     for (int64_t i = 0; i < n * hp->n_embd; i++) b->x[i] += b->proj[i];
@@ -263,6 +275,7 @@ static void ffn_block(backend *b, int64_t n, int32_t il) {
     double t = op_begin(b);
     cpu_rmsnorm(b->xn, b->x, l->ffn_norm.data, n, hp->n_embd, hp->norm_eps);
     op_end(b, OP_FFN_NORM, t);
+    observe(b, il, BACKEND_IN_GATE_UP, b->xn, n, hp->n_embd);
     t = op_begin(b);
     if (b->unfused) { /* two products, then SiLU and the product over the whole rows */
         cpu_matmul(b->pool, &l->w_gate, b->xn, n, b->gate, b->scratch);
@@ -273,6 +286,7 @@ static void ffn_block(backend *b, int64_t n, int32_t il) {
         cpu_matmul_fused(b->pool, gate_up, 2, b->xn, n, b->scratch, true); /* gate = silu(gate) * up */
     }
     op_end(b, OP_FFN_GATE_UP, t);
+    observe(b, il, BACKEND_IN_DOWN, b->gate, n, hp->n_ff);
     t = op_begin(b);
     cpu_matmul(b->pool, &l->w_down, b->gate, n, b->proj, b->scratch);
     for (int64_t i = 0; i < n * hp->n_embd; i++) b->x[i] += b->proj[i];
@@ -296,6 +310,7 @@ static celer_status cpu_forward(backend *b, kv_cache *kv, const celer_batch *bat
     if (n_out == 0) return CELER_OK;
     t = op_begin(b);
     cpu_rmsnorm(b->xn, b->out_x, b->m->output_norm.data, n_out, hp->n_embd, hp->norm_eps);
+    observe(b, -1, BACKEND_IN_OUTPUT, b->xn, n_out, hp->n_embd);
     cpu_matmul(b->pool, &b->output, b->xn, n_out, logits, b->scratch);
     op_end(b, OP_OUTPUT, t);
     return CELER_OK;
