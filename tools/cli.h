@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "celer.h"
+
 #define CELER_DEFAULT_MODEL "models/SmolLM2-135M-Instruct.Q4_1.gguf"
 
 int cmd_run(int argc, char **argv);
@@ -14,6 +16,11 @@ int cmd_inspect(int argc, char **argv);
 int cmd_ppl(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_quantize(int argc, char **argv);
+
+/* celer ppl --kl-save / --kl-base (ppl_kld.c); each returns a process exit code. */
+int ppl_kld_save(celer_context *ctx, const char *path, const int32_t *tokens, size_t n_tokens, int32_t n_ctx, int32_t n_chunks);
+int ppl_kld_peek(const char *path, int32_t *n_ctx);
+int ppl_kld_compare(celer_context *ctx, const char *path, int32_t n_chunks);
 
 /* Each parses value for option name; on failure prints "celer <cmd>: ..." and returns false. */
 bool cli_parse_int(const char *cmd, const char *name, const char *value, long long min, long long max, int32_t *out);
