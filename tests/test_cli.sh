@@ -137,6 +137,43 @@ assert all(float(r["avg_ts"]) > 0 and r["n_threads"] == "2" for r in rows)
 print("csv ok:", ",".join(list(rows[0])[:6]))'
     }
     expect bench-csv 0 "csv ok: build_commit,build_number,cpu_info,gpu_info,backends,model_filename" -- bench_csv
+
+    # celer quantize: bad input gets one clear line; nothing half-written is left
+    calib=$tmp/calib.txt
+    for i in $(seq 1 40); do echo "Line $i of the calibration text: the quick brown fox jumps over the lazy dog, twice."; done >"$calib"
+    q=(-m "$model" -t 2)
+    expect quantize-no-mode 2 "exactly one of TYPE" -- "$celer" quantize "${q[@]}" -o "$tmp/q.gguf"
+    expect quantize-two-modes 2 "exactly one of TYPE" -- "$celer" quantize "${q[@]}" -o "$tmp/q.gguf" q8_0 --target-bpw 5
+    expect quantize-bad-type 2 "unknown type 'q9_9'; types celer writes: .*q8_0" -- "$celer" quantize "${q[@]}" -o "$tmp/q.gguf" q9_9
+    expect quantize-no-output 2 "no output" -- "$celer" quantize "${q[@]}" q8_0
+    expect quantize-no-calib 2 "needs calibration text" -- "$celer" quantize "${q[@]}" -o "$tmp/q.gguf" --target-bpw 5
+    expect quantize-bad-size 2 "expected a size" -- "$celer" quantize "${q[@]}" -o "$tmp/q.gguf" --max-size 12X -f "$calib"
+    expect quantize-bad-pin 2 "expected REGEX=TYPE" -- "$celer" quantize "${q[@]}" -o "$tmp/q.gguf" q8_0 --tensor-type attn_v
+    expect quantize-pin-type 2 "unknown type 'q7'" -- "$celer" quantize "${q[@]}" -o "$tmp/q.gguf" q8_0 --tensor-type attn_v=q7
+    expect quantize-pin-nothing 1 "matches no tensor" -- "$celer" quantize "${q[@]}" -o "$tmp/q.gguf" q8_0 --tensor-type 'nosuch\.weight=q4_0'
+    expect quantize-overwrite 2 "overwrite the source" -- "$celer" quantize "${q[@]}" -o "$model" q8_0
+    : >"$tmp/empty.txt"
+    expect quantize-empty-calib 1 "calibration text is empty" -- "$celer" quantize "${q[@]}" -o "$tmp/q.gguf" --target-bpw 5 -f "$tmp/empty.txt"
+    expect quantize-short-calib 1 "shorter than one calibration chunk" -- "$celer" quantize "${q[@]}" -o "$tmp/q.gguf" --target-bpw 5 -f "$tmp/short.txt"
+    expect quantize-tiny-budget 1 "too small: the smallest file celer can make of this model is about" -- \
+        "$celer" quantize "${q[@]}" -o "$tmp/q.gguf" --max-size 10M -f "$calib" -c 64
+    expect quantize-no-dir 1 "cannot" -- "$celer" quantize "${q[@]}" -o "$tmp/nodir/q.gguf" q8_0
+    [ ! -e "$tmp/q.gguf" ] && [ ! -e "$tmp/q.gguf.tmp" ] && [ ! -e "$tmp/nodir" ] && passed=$((passed + 1)) ||
+        { failed=$((failed + 1)); echo "FAIL quantize-left-files: a refused quantize left a file behind" >&2; }
+    # a real plan with tiny settings, the model it writes, and KL against the source
+    expect quantize-plan 0 "wrote .*bits per weight" -- "$celer" quantize "${q[@]}" -o "$tmp/q.gguf" --target-bpw 5.2 -f "$calib" \
+        -c 64 --calib-chunks 2 --kl-chunks 1 --kl-evals 2 --tensor-type 'attn_v=q8_0'
+    expect quantize-plan-files 0 "attn_v" -- grep -o '"name":"blk.0.attn_v.weight","class":"attn_v"' "$tmp/q.gguf.plan.json"
+    expect quantize-report 0 "<svg" -- grep -m1 -o "<svg" "$tmp/q.gguf.report.html"
+    expect quantize-run 0 "Paris" -- "$celer" run -m "$tmp/q.gguf" -p "The capital of France is" -n 8 --temp 0 -t 2
+    expect ppl-kl-save 0 "reference logits of [0-9]+ positions saved" -- "$celer" ppl -m "$model" -f "$calib" -c 64 --chunks 2 --kl-save "$tmp/base.kld"
+    expect ppl-kl-self 0 "Same top-1 +100.000" -- "$celer" ppl -m "$model" --kl-base "$tmp/base.kld"
+    expect ppl-kl-quant 0 "Mean KLD +0\.[0-9]*[1-9]" -- "$celer" ppl -m "$tmp/q.gguf" --kl-base "$tmp/base.kld"
+    expect ppl-kl-both 2 "one at a time" -- "$celer" ppl -m "$model" -f "$calib" --kl-save a --kl-base b
+    printf 'CKLDjunk' >"$tmp/bad.kld"
+    expect ppl-kl-bad 1 "not a reference-logits file" -- "$celer" ppl -m "$model" --kl-base "$tmp/bad.kld"
+    head -c 100000 "$tmp/base.kld" >"$tmp/trunc.kld"
+    expect ppl-kl-truncated 1 "truncated" -- "$celer" ppl -m "$model" --kl-base "$tmp/trunc.kld"
 else
     echo "SKIPPED: model not found at '${model}': the model-backed CLI checks did not run" >&2
 fi
