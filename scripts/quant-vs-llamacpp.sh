@@ -25,7 +25,9 @@ TEST=${TEST:-../shared/data/wiki.test.raw}
 THREADS=${THREADS:-$(nproc)}
 SRC=${SRC:-models/SmolLM2-135M-Instruct.Q4_1.gguf}
 BIN=${LLAMACPP_BIN:-$HOME/.cache/celer/llama.cpp/build/bin}
-LLAMA_TYPES=${LLAMA_TYPES:-"Q2_K Q3_K_S Q3_K_M Q3_K_L Q4_K_S Q4_K_M Q5_K_S Q5_K_M Q6_K Q8_0 IQ4_NL IQ4_XS Q4_0 Q4_1 Q5_0 Q5_1"}
+# llama.cpp's mixes, and (pure-*) one type for every tensor, the embedding and head too
+LLAMA_TYPES=${LLAMA_TYPES:-"Q2_K Q3_K_S Q3_K_M Q3_K_L Q4_K_S Q4_K_M Q5_K_S Q5_K_M Q6_K Q8_0 IQ4_NL IQ4_XS Q4_0 Q4_1 Q5_0 Q5_1
+    pure-Q4_0 pure-IQ4_NL pure-Q4_1 pure-Q5_0 pure-Q5_1 pure-Q8_0"}
 CELER_BPW=${CELER_BPW:-""}
 CELER=${CELER:-build/celer}
 mkdir -p "$OUT"
@@ -53,7 +55,9 @@ if want llama; then
         f=$OUT/llama-$t.gguf
         [ -f "$f" ] && continue
         say "llama-quantize $t"
-        "$BIN/llama-quantize" --imatrix "$OUT/imatrix.gguf" "$REF" "$f" "$t" "$THREADS" >"$OUT/llama-$t.log" 2>&1
+        pure=()
+        [ "${t#pure-}" != "$t" ] && pure=(--pure)
+        "$BIN/llama-quantize" "${pure[@]}" --imatrix "$OUT/imatrix.gguf" "$REF" "$f" "${t#pure-}" "$THREADS" >"$OUT/llama-$t.log" 2>&1
     done
 fi
 
