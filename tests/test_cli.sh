@@ -160,6 +160,11 @@ print("csv ok:", ",".join(list(rows[0])[:6]))'
     expect quantize-no-dir 1 "cannot" -- "$celer" quantize "${q[@]}" -o "$tmp/nodir/q.gguf" q8_0
     [ ! -e "$tmp/q.gguf" ] && [ ! -e "$tmp/q.gguf.tmp" ] && [ ! -e "$tmp/nodir" ] && passed=$((passed + 1)) ||
         { failed=$((failed + 1)); echo "FAIL quantize-left-files: a refused quantize left a file behind" >&2; }
+    # a full disk, simulated by a file-size limit (SIGXFSZ ignored, so the write fails with EFBIG)
+    disk_full() { (trap '' XFSZ; ulimit -f 2048; "$celer" quantize "${q[@]}" -o "$tmp/full.gguf" q8_0); }
+    expect quantize-disk-full 1 "write failed: File too large" -- disk_full
+    [ ! -e "$tmp/full.gguf" ] && [ ! -e "$tmp/full.gguf.tmp" ] && passed=$((passed + 1)) ||
+        { failed=$((failed + 1)); echo "FAIL quantize-disk-full-files: a failed write left a file behind" >&2; }
     # a real plan with tiny settings, the model it writes, and KL against the source
     expect quantize-plan 0 "wrote .*bits per weight" -- "$celer" quantize "${q[@]}" -o "$tmp/q.gguf" --target-bpw 5.2 -f "$calib" \
         -c 64 --calib-chunks 2 --kl-chunks 1 --kl-evals 2 --tensor-type 'attn_v=q8_0'
