@@ -143,7 +143,7 @@ static void test_dequantize_golden(void **state) {
         records++;
     }
     const uint32_t all[] = {QUANT_F32,  QUANT_F16,  QUANT_BF16, QUANT_Q4_0, QUANT_Q4_1, QUANT_Q5_0, QUANT_Q5_1,
-                            QUANT_Q8_0, QUANT_Q2_K, QUANT_Q3_K, QUANT_Q4_K, QUANT_Q5_K, QUANT_Q6_K};
+                            QUANT_Q8_0, QUANT_Q2_K, QUANT_Q3_K, QUANT_Q4_K, QUANT_Q5_K, QUANT_Q6_K, QUANT_IQ4_NL};
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
         if (!seen[all[i]]) fail_msg("no golden dequantize data for %s", quant_type_name(all[i]));
     if (seen[QUANT_Q4_1] < 2 || seen[QUANT_Q8_0] < 2 || seen[QUANT_F32] < 2)
@@ -390,7 +390,8 @@ static void test_activation_round_trip(void **state) {
     }
 }
 
-/* Weight quantizers: within one step of the block's grid. */
+/* Weight quantizers: within one step of the block's grid (IQ4_NL: within half the widest gap
+ * of its table, 24 of the 127 its extreme maps to). */
 static void test_weight_round_trip(void **state) {
     (void)state;
     enum { N = 256 };
@@ -411,6 +412,22 @@ static void test_weight_round_trip(void **state) {
             if (fabsf(y[i] - x[i]) > step * 1.01f) fail_msg("%s element %d: %g -> %g", tr->name, i, (double)x[i], (double)y[i]);
         }
     }
+    const quant_traits *nl = quant_get_traits(QUANT_IQ4_NL);
+    nl->quantize_row(x, buf, N);
+    nl->dequantize_row(buf, y, N);
+    for (int i = 0; i < N; i++) {
+        const int b = i / 32 * 32;
+        float amax = 0.0f;
+        for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(x[b + j]));
+        if (fabsf(y[i] - x[i]) > amax * 12.0f / 127.0f * 1.01f) fail_msg("iq4_nl element %d: %g -> %g", i, (double)x[i], (double)y[i]);
+    }
+    /* every table entry comes back from its own value (d = 1: the extreme is -127) */
+    static const int8_t values[16] = IQ4_NL_VALUES;
+    float t[32];
+    for (int j = 0; j < 32; j++) t[j] = (float)values[j % 16];
+    nl->quantize_row(t, buf, 32);
+    nl->dequantize_row(buf, y, 32);
+    for (int j = 0; j < 32; j++) assert_true(y[j] == t[j]);
 }
 
 /* fp16/bf16: every non-NaN pattern survives fp16 -> fp32 -> fp16; F16C equals the
@@ -464,6 +481,7 @@ static void test_table(void **state) {
         {QUANT_Q5_1, 32, 24, QUANT_Q8_1},  {QUANT_Q8_0, 32, 34, QUANT_Q8_0},   {QUANT_Q2_K, 256, 84, QUANT_Q8_K},
         {QUANT_Q3_K, 256, 110, QUANT_Q8_K}, {QUANT_Q4_K, 256, 144, QUANT_Q8_K}, {QUANT_Q5_K, 256, 176, QUANT_Q8_K},
         {QUANT_Q6_K, 256, 210, QUANT_Q8_K}, {QUANT_Q8_1, 32, 36, QUANT_Q8_1},  {QUANT_Q8_K, 256, 292, QUANT_Q8_K},
+        {QUANT_IQ4_NL, 32, 18, QUANT_Q8_0},
     };
     for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
         const quant_traits *tr = quant_get_traits(want[i].type);
@@ -486,11 +504,12 @@ static void test_table(void **state) {
     assert_int_equal(quant_row_size(QUANT_Q8_0, -32), 0);
     assert_int_equal(quant_row_size(QUANT_F32, INT64_MAX), 0); /* 4 * n overflows */
     assert_int_equal(quant_row_size(4, 32), 0);
-    const uint32_t absent[] = {4, 5, 16, 20, 31, 36, 39, 40, 1000, UINT32_MAX};
+    const uint32_t absent[] = {4, 5, 16, 19, 21, 23, 31, 36, 39, 40, 1000, UINT32_MAX};
     for (size_t i = 0; i < sizeof(absent) / sizeof(absent[0]); i++) assert_null(quant_get_traits(absent[i]));
     assert_string_equal(quant_type_name(QUANT_Q6_K), "q6_K");
     assert_string_equal(quant_type_name(QUANT_BF16), "bf16");
-    assert_string_equal(quant_type_name(20), "iq4_nl"); /* known to ggml, not run by celer */
+    assert_string_equal(quant_type_name(QUANT_IQ4_NL), "iq4_nl");
+    assert_string_equal(quant_type_name(23), "iq4_xs"); /* known to ggml, not run by celer */
     assert_string_equal(quant_type_name(39), "mxfp4");
     assert_string_equal(quant_type_name(4), "unknown"); /* removed Q4_2 */
     assert_string_equal(quant_type_name(5), "unknown");

@@ -14,6 +14,7 @@
 #define QK5_1 32
 #define QK8_0 32
 #define QK8_1 32
+#define QK4_NL 32
 #define QK_K 256        /* K-quant super-block */
 #define K_SCALE_SIZE 12 /* Q4_K/Q5_K: 8 scales + 8 mins, 6 bits each */
 
@@ -44,6 +45,14 @@ typedef struct {
     uint16_t d;        /* fp16 scale: x = q d */
     int8_t qs[QK8_0];  /* (32) */
 } block_q8_0;
+
+/* IQ4_NL: 4-bit indices into a fixed non-linear table of 16 levels (ggml's kvalues_iq4nl),
+ * denser near zero where weights are; nibble order as Q4_0. */
+#define IQ4_NL_VALUES {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113}
+typedef struct {
+    uint16_t d;             /* fp16 scale: x = d IQ4_NL_VALUES[q] */
+    uint8_t qs[QK4_NL / 2]; /* (32) 4-bit indices */
+} block_iq4_nl;
 
 typedef struct {
     uint16_t d, s;     /* fp16 scale and d * sum(qs) (used by the Q4_1/Q5_1 dots for the min term) */
@@ -97,6 +106,7 @@ _Static_assert(sizeof(block_q5_0) == 22, "block_q5_0 size");
 _Static_assert(sizeof(block_q5_1) == 24, "block_q5_1 size");
 _Static_assert(sizeof(block_q8_0) == 34, "block_q8_0 size");
 _Static_assert(sizeof(block_q8_1) == 36, "block_q8_1 size");
+_Static_assert(sizeof(block_iq4_nl) == 18, "block_iq4_nl size");
 _Static_assert(sizeof(block_q2_K) == 84, "block_q2_K size");
 _Static_assert(sizeof(block_q3_K) == 110, "block_q3_K size");
 _Static_assert(sizeof(block_q4_K) == 144, "block_q4_K size");

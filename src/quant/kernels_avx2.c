@@ -1,11 +1,12 @@
 /* kernels_avx2.c: AVX2 kernels for the 32-element block types (Q4_0, Q4_1, Q5_0, Q5_1,
- * Q8_0) and the float types (F32, F16, BF16); see kernels_x86.h.
+ * Q8_0, IQ4_NL) and the float types (F32, F16, BF16); see kernels_x86.h.
  *
  * Block types. A weight block is unpacked once into 32 int8 lanes of a ymm register and
  * multiplied with the int8 activation block (Q8_0, or Q8_1 for the types with a min) by
  * _mm256_maddubs_epi16, which takes its first operand unsigned: Q4_1/Q5_1 levels are
- * unsigned already; for the signed types (Q4_0, Q5_0, Q8_0) the sign of the weight is
- * moved onto the activation (|w| · sign(a, w)). The pair sums are widened to 8 int32 by
+ * unsigned already; for the signed types (Q4_0, Q5_0, Q8_0, IQ4_NL) the sign of the weight
+ * is moved onto the activation (|w| · sign(a, w)). IQ4_NL's nibbles become their table
+ * values (int8, -127..113) by one byte shuffle (_mm256_shuffle_epi8 with the table). The pair sums are widened to 8 int32 by
  * _mm256_madd_epi16, turned to float and accumulated with the product of the two block
  * scales by one FMA; the min of Q4_1/Q5_1 adds m · s, s = d · sum(q) of the activation
  * block. The gemm walks tiles of TILE_R rows x TILE_T tokens so that each weight block
@@ -52,7 +53,13 @@ INLINE __m256i bits_to_bytes(const uint8_t *qh) {
 }
 
 /* The kinds of 32-element weight blocks. */
-enum { K_Q4_0, K_Q4_1, K_Q5_0, K_Q5_1, K_Q8_0 };
+enum { K_Q4_0, K_Q4_1, K_Q5_0, K_Q5_1, K_Q8_0, K_IQ4_NL };
+
+/* IQ4_NL's table in both 128-bit lanes, for _mm256_shuffle_epi8 (indices 0..15). */
+INLINE __m256i iq4_nl_table(void) {
+    static const int8_t values[16] = IQ4_NL_VALUES;
+    return _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)values));
+}
 
 INLINE size_t wblock_bytes(int kind) {
     switch (kind) {
@@ -60,11 +67,12 @@ INLINE size_t wblock_bytes(int kind) {
     case K_Q4_1: return sizeof(block_q4_1);
     case K_Q5_0: return sizeof(block_q5_0);
     case K_Q5_1: return sizeof(block_q5_1);
+    case K_IQ4_NL: return sizeof(block_iq4_nl);
     default: return sizeof(block_q8_0);
     }
 }
 INLINE int has_min(int kind) { return kind == K_Q4_1 || kind == K_Q5_1; }
-INLINE int is_signed(int kind) { return kind == K_Q4_0 || kind == K_Q5_0 || kind == K_Q8_0; }
+INLINE int is_signed(int kind) { return kind == K_Q4_0 || kind == K_Q5_0 || kind == K_Q8_0 || kind == K_IQ4_NL; }
 
 /* One weight block: its 32 levels (signed types: the value over d; min types: unsigned
  * level), its scale d and min m (0 where none). */
@@ -86,6 +94,7 @@ INLINE __m256i unpack_block(int kind, const char *b, float *d, float *m) {
         __m256i hi = bits_to_bytes((const uint8_t *)b + 4);
         return _mm256_or_si256(lo, _mm256_and_si256(hi, _mm256_set1_epi8(0x10)));
     }
+    case K_IQ4_NL: return _mm256_shuffle_epi8(iq4_nl_table(), unpack_nibbles((const uint8_t *)b + 2));
     default: return _mm256_loadu_si256((const __m256i *)(b + 2));
     }
 }
@@ -145,6 +154,7 @@ TILE_FNS(tile_blocks, K_Q4_1)
 TILE_FNS(tile_blocks, K_Q5_0)
 TILE_FNS(tile_blocks, K_Q5_1)
 TILE_FNS(tile_blocks, K_Q8_0)
+TILE_FNS(tile_blocks, K_IQ4_NL)
 
 typedef void (*tile_fn)(int64_t nb, const char *w, size_t wrb, const char *a, size_t arb, float *y, int64_t ldy);
 
@@ -178,6 +188,7 @@ GEMM_FN(q4_1, tile_blocks, K_Q4_1, 32)
 GEMM_FN(q5_0, tile_blocks, K_Q5_0, 32)
 GEMM_FN(q5_1, tile_blocks, K_Q5_1, 32)
 GEMM_FN(q8_0, tile_blocks, K_Q8_0, 32)
+GEMM_FN(iq4_nl, tile_blocks, K_IQ4_NL, 32)
 
 /* ---------------------------------------------------------------- packed layout */
 
@@ -193,7 +204,10 @@ GEMM_FN(q8_0, tile_blocks, K_Q8_0, 32)
  * sums, scales applied as vectors. The levels are unsigned; the offset of the signed
  * types (8 for Q4_0, 16 for Q5_0) is taken off as offset x the activation block's sum.
  * int16 pair sums are added before widening while they cannot overflow: all 8 vectors
- * for 4 bits (8 x 2 x 15 x 128 < 32768), 4 at a time for 5 bits. */
+ * for 4 bits (8 x 2 x 15 x 128 < 32768), 4 at a time for 5 bits. IQ4_NL packs as Q4_0; its
+ * nibbles are turned into the table's signed values after loading and then multiplied as
+ * Q8_0's bytes are (|w| · sign(a, w), each vector widened on its own: 2 x 127 x 128 leaves
+ * no room to add two). */
 enum { PACK = 8 };
 /* How far ahead of the chunk being read its successors are prefetched (a group's chunks
  * are contiguous, and groups follow each other). */
@@ -212,6 +226,7 @@ static void pack_rows(int kind, const void *w, size_t w_row_bytes, int64_t rows,
     case K_Q4_1: qs_off = offsetof(block_q4_1, qs); break;
     case K_Q5_0: qs_off = offsetof(block_q5_0, qs), qh_off = offsetof(block_q5_0, qh); break;
     case K_Q5_1: qs_off = offsetof(block_q5_1, qs), qh_off = offsetof(block_q5_1, qh); break;
+    case K_IQ4_NL: qs_off = offsetof(block_iq4_nl, qs); break;
     default: qs_off = offsetof(block_q8_0, qs); break;
     }
     const int nvec = kind == K_Q8_0 ? 8 : 4;
@@ -279,6 +294,8 @@ INLINE void packed_tile(int kind, int RT, int64_t nb, const char *gw, const char
                 wq[c] = _mm256_and_si256(v, m4);
                 wq[c + 4] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
             }
+            if (kind == K_IQ4_NL)
+                for (int c = 0; c < 8; c++) wq[c] = _mm256_shuffle_epi8(iq4_nl_table(), wq[c]);
             if (has_high(kind)) {
                 /* bit c of byte j of the plane -> bit 4 of byte j of vector c: a 16-bit shift
                  * by 4 - c (left) or c - 4 (right) cannot carry a neighbour byte's bit onto bit 4 */
@@ -297,7 +314,7 @@ INLINE void packed_tile(int kind, int RT, int64_t nb, const char *gw, const char
             const char *ab = a + t * arb + b * (int64_t)abs_;
             const int8_t *aq = (const int8_t *)(ab + aqs);
             __m256i isum;
-            if (kind == K_Q8_0) {
+            if (kind == K_Q8_0 || kind == K_IQ4_NL) {
                 isum = _mm256_setzero_si256();
                 for (int c = 0; c < 8; c++) {
                     __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(wq[c], wq[c]), _mm256_sign_epi8(bcast4(aq + 4 * c), wq[c]));
@@ -336,6 +353,7 @@ PTILE_FNS(K_Q4_1)
 PTILE_FNS(K_Q5_0)
 PTILE_FNS(K_Q5_1)
 PTILE_FNS(K_Q8_0)
+PTILE_FNS(K_IQ4_NL)
 
 typedef void (*ptile_fn)(int64_t nb, const char *gw, const char *a, size_t arb, __m256 out[4]);
 
@@ -377,6 +395,7 @@ PGEMM_FN(q4_1, K_Q4_1)
 PGEMM_FN(q5_0, K_Q5_0)
 PGEMM_FN(q5_1, K_Q5_1)
 PGEMM_FN(q8_0, K_Q8_0)
+PGEMM_FN(iq4_nl, K_IQ4_NL)
 
 /* ---------------------------------------------------------------- activations */
 
@@ -512,6 +531,8 @@ void quant_kernels_fill_avx2(quant_kernels table[QUANT_TYPE_COUNT]) {
                                         .gemm_packed = gemm_packed_q5_1};
     table[QUANT_Q8_0] = (quant_kernels){.quantize_act = quantize_q8_0, .gemm = gemm_q8_0, .pack_rows = PACK, .pack = pack_q8_0,
                                         .gemm_packed = gemm_packed_q8_0};
+    table[QUANT_IQ4_NL] = (quant_kernels){.quantize_act = quantize_q8_0, .gemm = gemm_iq4_nl, .pack_rows = PACK,
+                                          .pack = pack_iq4_nl, .gemm_packed = gemm_packed_iq4_nl};
     table[QUANT_F32] = (quant_kernels){.quantize_act = quantize_f32, .gemm = gemm_f32};
     table[QUANT_F16] = (quant_kernels){.quantize_act = quantize_f16, .gemm = gemm_f16};
     table[QUANT_BF16] = (quant_kernels){.quantize_act = quantize_bf16, .gemm = gemm_bf16};

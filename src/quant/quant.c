@@ -23,6 +23,8 @@ static const quant_traits traits[QUANT_TYPE_COUNT] = {
     TYPE(QUANT_Q5_0, "q5_0", QK5_0, sizeof(block_q5_0), QUANT_Q8_0, dequantize_row_q5_0, quantize_row_q5_0, vec_dot_q5_0),
     TYPE(QUANT_Q5_1, "q5_1", QK5_1, sizeof(block_q5_1), QUANT_Q8_1, dequantize_row_q5_1, quantize_row_q5_1, vec_dot_q5_1),
     TYPE(QUANT_Q8_0, "q8_0", QK8_0, sizeof(block_q8_0), QUANT_Q8_0, dequantize_row_q8_0, quantize_row_q8_0, vec_dot_q8_0),
+    TYPE(QUANT_IQ4_NL, "iq4_nl", QK4_NL, sizeof(block_iq4_nl), QUANT_Q8_0, dequantize_row_iq4_nl, quantize_row_iq4_nl,
+         vec_dot_iq4_nl),
     TYPE(QUANT_Q8_1, "q8_1", QK8_1, sizeof(block_q8_1), QUANT_Q8_1, dequantize_row_q8_1, quantize_row_q8_1, NULL),
     TYPE(QUANT_Q2_K, "q2_K", QK_K, sizeof(block_q2_K), QUANT_Q8_K, dequantize_row_q2_K, NULL, vec_dot_q2_K),
     TYPE(QUANT_Q3_K, "q3_K", QK_K, sizeof(block_q3_K), QUANT_Q8_K, dequantize_row_q3_K, NULL, vec_dot_q3_K),
@@ -47,7 +49,7 @@ size_t quant_row_size(uint32_t type, int64_t n) {
 
 /* ggml's names of the types celer does not run, for messages (gaps: removed ids). */
 static const char *const unsupported_names[] = {
-    [16] = "iq2_xxs", [17] = "iq2_xs", [18] = "iq3_xxs", [19] = "iq1_s", [20] = "iq4_nl", [21] = "iq3_s",
+    [16] = "iq2_xxs", [17] = "iq2_xs", [18] = "iq3_xxs", [19] = "iq1_s", [21] = "iq3_s",
     [22] = "iq2_s",   [23] = "iq4_xs", [24] = "i8",      [25] = "i16",   [26] = "i32",    [27] = "i64",
     [28] = "f64",     [29] = "iq1_m",  [34] = "tq1_0",   [35] = "tq2_0", [39] = "mxfp4",  [40] = "nvfp4",
     [41] = "q1_0",    [42] = "q2_0",

@@ -4,7 +4,7 @@
  * The reference functions are the truth every SIMD/CUDA kernel is tested against.
  * Dot products follow ggml's scheme so results match llama.cpp closely: a weight row of
  * type T is multiplied with an activation row quantized to traits[T].vec_dot_type
- * (Q8_0 for Q4_0/Q5_0/Q8_0, Q8_1 for Q4_1/Q5_1, Q8_K for the K-quants, F16 for F16,
+ * (Q8_0 for Q4_0/Q5_0/Q8_0/IQ4_NL, Q8_1 for Q4_1/Q5_1, Q8_K for the K-quants, F16 for F16,
  * BF16 for BF16, F32 for F32).
  * Tests: tests/test_quant.c against golden values from the gguf Python package. */
 #ifndef CELER_QUANT_QUANT_H
@@ -32,6 +32,7 @@ typedef enum {
     QUANT_Q5_K = 13,
     QUANT_Q6_K = 14,
     QUANT_Q8_K = 15,
+    QUANT_IQ4_NL = 20,
     QUANT_BF16 = 30,
     QUANT_TYPE_COUNT = 40 /* bound for ids in files; most ids below it are unsupported */
 } quant_type;

@@ -1,11 +1,13 @@
 /* quant_ref.c: scalar reference for ggml's 32-element block types Q4_0, Q4_1, Q5_0, Q5_1,
- * Q8_0 and the activation type Q8_1: dequantize, quantize, dot.
+ * Q8_0, IQ4_NL and the activation type Q8_1: dequantize, quantize, dot.
  *
  * Every function computes what ggml's scalar code computes, operation for operation:
  *   dequantize: ggml-quants.c dequantize_row_*;
  *   quantize:   ggml-quants.c quantize_row_*_ref (Q8_0/Q8_1: d = amax/127, q = roundf(x/d),
  *               half away from zero; ggml's AVX path instead multiplies by 127/amax and
- *               rounds half to even, so it can differ by one step in rare elements);
+ *               rounds half to even, so it can differ by one step in rare elements),
+ *               except IQ4_NL, whose ggml reference already searches the scale: celer's
+ *               is plain round to nearest (the error-minimizing one is quant/quantize.h);
  *   dot:        ggml-cpu/quants.c ggml_vec_dot_*_generic: exact integer sum per block, then
  *               the block's float scale products in ggml's order, summed in float.
  * Floating-point contraction must stay off (GCC in ISO C mode, the pragma for clang), or a
@@ -106,6 +108,20 @@ void dequantize_row_q8_0(const void *src, float *dst, int64_t n) {
     for (int64_t i = 0; i < n / QK8_0; i++) {
         const float d = H2F(x[i].d);
         for (int j = 0; j < QK8_0; j++) dst[i * QK8_0 + j] = (float)x[i].qs[j] * d;
+    }
+}
+
+static const int8_t iq4_nl_values[16] = IQ4_NL_VALUES;
+
+void dequantize_row_iq4_nl(const void *src, float *dst, int64_t n) {
+    const block_iq4_nl *x = src; // (n / 32)
+    for (int64_t i = 0; i < n / QK4_NL; i++) {
+        const float d = H2F(x[i].d);
+        float *y = dst + i * QK4_NL;
+        for (int j = 0; j < QK4_NL / 2; j++) {
+            y[j] = d * (float)iq4_nl_values[x[i].qs[j] & 0x0F];
+            y[j + QK4_NL / 2] = d * (float)iq4_nl_values[x[i].qs[j] >> 4];
+        }
     }
 }
 
@@ -241,6 +257,28 @@ void quantize_row_q5_1(const float *src, void *dst, int64_t n) {
     }
 }
 
+/* Index of the table entry nearest v (the lower one on a tie). */
+static uint8_t iq4_nl_nearest(float v) {
+    int best = 0;
+    for (int k = 1; k < 16; k++)
+        if (fabsf(v - (float)iq4_nl_values[k]) < fabsf(v - (float)iq4_nl_values[best])) best = k;
+    return (uint8_t)best;
+}
+
+/* IQ4_NL, round to nearest: d = max / -127 maps the block's signed extreme onto the table's
+ * -127, every element goes to the nearest entry of d times the table. */
+void quantize_row_iq4_nl(const float *src, void *dst, int64_t n) {
+    block_iq4_nl *y = dst; // (n / 32)
+    for (int64_t i = 0; i < n / QK4_NL; i++) {
+        const float *x = src + i * QK4_NL;
+        const float d = block_signed_max(x) / -127.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        y[i].d = celer_fp32_to_fp16(d);
+        for (int j = 0; j < QK4_NL / 2; j++)
+            y[i].qs[j] = (uint8_t)(iq4_nl_nearest(x[j] * id) | iq4_nl_nearest(x[j + 16] * id) << 4);
+    }
+}
+
 /* ---- dot products (ggml_vec_dot_*_generic) ---- */
 
 float vec_dot_q4_0(int64_t n, const void *row, const void *act) {
@@ -307,6 +345,20 @@ float vec_dot_q8_0(int64_t n, const void *row, const void *act) {
         int sumi = 0;
         for (int j = 0; j < QK8_0; j++) sumi += x[i].qs[j] * y[i].qs[j];
         sum += (float)sumi * (H2F(x[i].d) * H2F(y[i].d));
+    }
+    return sum;
+}
+
+/* ggml's order: d = dy dx first, then d times the block's integer sum. */
+float vec_dot_iq4_nl(int64_t n, const void *row, const void *act) {
+    const block_iq4_nl *x = row; // (n / 32)
+    const block_q8_0 *y = act;   // (n / 32)
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n / QK4_NL; i++) {
+        int sumi = 0;
+        for (int j = 0; j < 16; j++)
+            sumi += y[i].qs[j] * iq4_nl_values[x[i].qs[j] & 0x0F] + y[i].qs[j + 16] * iq4_nl_values[x[i].qs[j] >> 4];
+        sum += (H2F(y[i].d) * H2F(x[i].d)) * (float)sumi;
     }
     return sum;
 }
