@@ -3,7 +3,7 @@
 
 celer quantize writes the model with the pins of tests/data/golden/mix/pins.tsv (no
 calibration, so the bytes are deterministic); llama.cpp (llama-cpp-python) loads that
-file and evaluates prompt 0 of tests/data/golden/model/prompts.tsv; its last-position
+file and evaluates the longest prompt of tests/data/golden/model/prompts.tsv; its last-position
 logits and the tensor types it saw go to tests/data/golden/mix/. tests/test_quant_llamacpp.c
 quantizes the same way and checks celer's logits on its own file against these.
 
@@ -56,8 +56,8 @@ def main():
         mg.llama_cpp.llama_log_set(mg._LOG_CB, ctypes.c_void_p())
         mg.llama_cpp.llama_backend_init()
         model = mg.Model(path)
-        line = [l for l in open(os.path.join(ROOT, "tests", "data", "golden", "model", "prompts.tsv")) if not l.startswith("#")][0]
-        ids = [int(x) for x in line.split("\t")[2].split()]
+        rows = [l for l in open(os.path.join(ROOT, "tests", "data", "golden", "model", "prompts.tsv")) if not l.startswith("#")]
+        ids = max(([int(x) for x in l.split("\t")[2].split()] for l in rows), key=len)  # the longest prompt
         ctx = mg.Context(model, mg.N_CTX)
         logits = ctx.eval_prompt(ids, False)
         ctx.free()
