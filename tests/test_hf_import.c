@@ -586,6 +586,59 @@ static void test_tokenizer(void **state) {
     remove_dir(dir);
 }
 
+/* Pre-tokenizers recognised by structure, and the post-processor's BOS. */
+static void test_pre_tokenizers(void **state) {
+    (void)state;
+    static const struct {
+        const char *pre_json, *post_json, *want_pre;
+        int want_add_bos; /* -1: no key */
+    } cases[] = {
+        {"{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"Split\",\"pattern\":{\"Regex\":\"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\\\r\\\\n"
+         "\\\\p{L}\\\\p{N}]?\\\\p{L}+|\\\\p{N}{1,3}| ?[^\\\\s\\\\p{L}\\\\p{N}]+[\\\\r\\\\n]*|\\\\s*[\\\\r\\\\n]+|\\\\s+(?!\\\\S)|\\\\s+\"},"
+         "\"behavior\":\"Isolated\",\"invert\":false},{\"type\":\"ByteLevel\",\"add_prefix_space\":false,\"use_regex\":false}]}",
+         "{\"type\":\"Sequence\",\"processors\":[{\"type\":\"ByteLevel\"},{\"type\":\"TemplateProcessing\",\"single\":["
+         "{\"SpecialToken\":{\"id\":\"<|im_start|>\",\"type_id\":0}},{\"Sequence\":{\"id\":\"A\",\"type_id\":0}}]}]}",
+         "llama-bpe", 1},
+        {"{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"Split\",\"pattern\":{\"Regex\":\"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\\\r\\\\n"
+         "\\\\p{L}\\\\p{N}]?\\\\p{L}+|\\\\p{N}| ?[^\\\\s\\\\p{L}\\\\p{N}]+[\\\\r\\\\n]*|\\\\s*[\\\\r\\\\n]+|\\\\s+(?!\\\\S)|\\\\s+\"},"
+         "\"behavior\":\"Isolated\",\"invert\":false},{\"type\":\"ByteLevel\",\"use_regex\":false}]}",
+         "{\"type\":\"ByteLevel\"}", "qwen2", 0},
+        {"{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"Digits\",\"individual_digits\":true},{\"type\":\"ByteLevel\"}]}", "null",
+         "smollm", 1 /* tokenizer_config.json's add_bos_token */},
+        {"{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"Split\",\"pattern\":{\"Regex\":\"\\\\s+\"},\"behavior\":\"Isolated\"},"
+         "{\"type\":\"ByteLevel\",\"use_regex\":false}]}",
+         "null", "default", 1},
+        {"{\"type\":\"Metaspace\",\"replacement\":\"\\u2581\"}", "null", "default", 1},
+    };
+    char dir[64];
+    scratch_dir(dir);
+    write_tiny(dir, &llama_opts);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        cJSON *tok = tiny_tokenizer(false), *pre = cJSON_Parse(cases[i].pre_json), *post = cJSON_Parse(cases[i].post_json);
+        assert_non_null(pre);
+        assert_non_null(post);
+        cJSON_ReplaceItemInObject(tok, "pre_tokenizer", pre);
+        cJSON_AddItemToObject(tok, "post_processor", post);
+        write_json(dir, "tokenizer.json", tok);
+        cJSON_Delete(tok);
+        gguf_file *f = NULL;
+        celer_error err = {{0}};
+        if (hf_import(dir, &f, &err) != CELER_OK) fail_msg("%s", err.msg);
+        const gguf_string *s = NULL;
+        assert_int_equal(gguf_get_str(f, "tokenizer.ggml.pre", &s, &err), CELER_OK);
+        if (strcmp(s->data, cases[i].want_pre) != 0) fail_msg("case %zu: pre '%s', expected '%s'", i, s->data, cases[i].want_pre);
+        bool add_bos = false;
+        celer_status st = gguf_get_bool(f, "tokenizer.ggml.add_bos_token", &add_bos, &err);
+        assert_int_equal(st, CELER_OK);
+        assert_int_equal(add_bos, cases[i].want_add_bos);
+        gguf_close(f);
+        celer_model *m = NULL; /* the tokenizer accepts what was written */
+        assert_int_equal(celer_model_load(dir, &m, &err), CELER_OK);
+        celer_model_free(m);
+    }
+    remove_dir(dir);
+}
+
 /* ---- errors: one line naming the file or tensor ---- */
 
 static void expect_import_error(const char *dir, celer_status want_status, const char *want) {
@@ -1028,8 +1081,9 @@ static void test_real_model(void **state) {
     celer_model_free(b);
 
     /* The same weights: Q4_1/Q8_0 blocks in the cut, their exact F32 values in the
-     * directory. What differs is the activation rounding of the dot products (Q8_1/Q8_0
-     * for the cut's blocks, none for F32): about 1% of a logit's magnitude here. */
+     * directory (checked tensor by tensor above). What differs is the activation rounding
+     * of the dot products (Q8_1/Q8_0 for the cut's blocks, none for F32): measured 0.49 on
+     * logits up to 72 (0.7%); 2% is allowed. */
     run_result ra, rb;
     run_tokens(cut, ids, (int32_t)n, &ra);
     run_tokens(dir, ids, (int32_t)n, &rb);
@@ -1044,8 +1098,8 @@ static void test_real_model(void **state) {
     print_message("logits of %zu tokens, %d-layer SmolLM2: Q4_1 GGUF vs F32 directory of the same weights: max |difference| %.4f "
                   "(logits up to %.2f), top-1 agreement %d/%d\n",
                   n, REAL_LAYERS, d, scale, agree, ra.n);
-    assert_true(d < 0.05f * scale);
-    assert_true(agree >= ra.n - 1);
+    assert_true(d < 0.02f * scale);
+    assert_true(agree == ra.n);
     free(ra.logits);
     free(rb.logits);
     free(ids);
@@ -1055,9 +1109,11 @@ static void test_real_model(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_llama_equals_qwen2), cmocka_unit_test(test_tensor_layout), cmocka_unit_test(test_dtypes_and_tied),
-        cmocka_unit_test(test_shards),             cmocka_unit_test(test_llama3_rope),   cmocka_unit_test(test_tokenizer),
-        cmocka_unit_test(test_errors),             cmocka_unit_test(test_real_model),
+        cmocka_unit_test(test_llama_equals_qwen2), cmocka_unit_test(test_tensor_layout),
+        cmocka_unit_test(test_dtypes_and_tied),    cmocka_unit_test(test_shards),
+        cmocka_unit_test(test_llama3_rope),        cmocka_unit_test(test_tokenizer),
+        cmocka_unit_test(test_pre_tokenizers),     cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_real_model),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
