@@ -37,6 +37,7 @@
 #include "format/hf_import.h"
 #include "quant/quant.h"
 #include "safetensors_builder.h"
+#include "tokenizer/tokenizer.h"
 #include "tokenizer/unicode.h"
 
 /* ---- files and directories ---- */
@@ -46,14 +47,16 @@ static void scratch_dir(char dir[64]) {
     assert_non_null(mkdtemp(dir));
 }
 
-static void write_text(const char *dir, const char *name, const char *text) {
+static void write_bytes(const char *dir, const char *name, const void *data, size_t n) {
     char path[512];
     snprintf(path, sizeof(path), "%s/%s", dir, name);
     FILE *f = fopen(path, "wb");
     assert_non_null(f);
-    assert_int_equal(fwrite(text, 1, strlen(text), f), strlen(text));
+    assert_int_equal(fwrite(data, 1, n, f), n);
     assert_int_equal(fclose(f), 0);
 }
+
+static void write_text(const char *dir, const char *name, const char *text) { write_bytes(dir, name, text, strlen(text)); }
 
 static void write_json(const char *dir, const char *name, cJSON *json) {
     char *text = cJSON_PrintUnformatted(json);
@@ -94,6 +97,7 @@ typedef struct {
     const char *bad_shape;    /* an HF tensor written with one row too many */
     const char *bad_dtype;    /* an HF tensor written as I32 */
     bool byte_fallback;       /* a SentencePiece-style tokenizer.json */
+    int n_vocab;              /* token rows; 0: T_VOCAB */
 } tiny_opts;
 
 typedef struct {
@@ -185,6 +189,8 @@ static const char tiny_template[] =
     "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}"
     "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
 
+static int tiny_vocab(const tiny_opts *o) { return o->n_vocab ? o->n_vocab : T_VOCAB; }
+
 static void tiny_config(const char *dir, const tiny_opts *o) {
     char text[2048];
     snprintf(text, sizeof(text),
@@ -193,7 +199,7 @@ static void tiny_config(const char *dir, const tiny_opts *o) {
              " \"rms_norm_eps\": 1e-06, \"rope_theta\": 10000.0, \"tie_word_embeddings\": %s, \"vocab_size\": %d,"
              " \"rope_scaling\": %s, \"bos_token_id\": 260, \"eos_token_id\": 261, \"torch_dtype\": \"float32\"}",
              o->arch, T_EMBD, T_FF, T_LAYER, T_HEAD, T_HEAD_KV, o->explicit_head_dim ? "\"head_dim\": 16," : "", o->untied ? "false" : "true",
-             T_VOCAB, o->rope_scaling ? o->rope_scaling : "null");
+             tiny_vocab(o), o->rope_scaling ? o->rope_scaling : "null");
     write_text(dir, "config.json", text);
 }
 
@@ -202,9 +208,9 @@ static void write_tiny(const char *dir, const tiny_opts *o) {
     st_init(&w.b[0]);
     st_init(&w.b[1]);
     st_add_metadata(&w.b[0]);
-    tiny_tensor(&w, o, "model.embed_tokens.weight", T_VOCAB, T_EMBD, false);
+    tiny_tensor(&w, o, "model.embed_tokens.weight", tiny_vocab(o), T_EMBD, false);
     tiny_tensor(&w, o, "model.norm.weight", T_EMBD, 0, true);
-    if (o->untied) tiny_tensor(&w, o, "lm_head.weight", T_VOCAB, T_EMBD, false);
+    if (o->untied) tiny_tensor(&w, o, "lm_head.weight", tiny_vocab(o), T_EMBD, false);
     int64_t q = T_HEAD * T_HEAD_DIM, kv = T_HEAD_KV * T_HEAD_DIM;
     for (int il = 0; il < T_LAYER; il++) {
         const struct {
@@ -912,13 +918,9 @@ static void write_cut(const gguf_file *g, const char *path, int n_layers) {
     gguf_writer_free(w);
 }
 
-/* Every tokenizer key of the original equals the imported one. */
-static void compare_tokenizer_keys(const gguf_file *a, const gguf_file *b) {
-    static const char *keys[] = {"tokenizer.ggml.model", "tokenizer.ggml.pre", "tokenizer.ggml.tokens", "tokenizer.ggml.token_type",
-                                 "tokenizer.ggml.merges", "tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id",
-                                 "tokenizer.ggml.unknown_token_id", "tokenizer.ggml.padding_token_id", "tokenizer.ggml.add_bos_token",
-                                 "tokenizer.ggml.add_space_prefix", "tokenizer.chat_template"};
-    for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
+/* The keys of the original equal the imported ones. */
+static void compare_keys(const gguf_file *a, const gguf_file *b, const char *const *keys, size_t n_keys) {
+    for (size_t k = 0; k < n_keys; k++) {
         const gguf_kv *x = gguf_find_kv(a, keys[k]), *y = gguf_find_kv(b, keys[k]);
         if (!x || !y) fail_msg("%s: in the GGUF %d, imported %d", keys[k], x != NULL, y != NULL);
         const gguf_value *u = &x->value, *v = &y->value;
@@ -1063,7 +1065,11 @@ static void test_real_model(void **state) {
     if (hf_import(dir, &imported, &err) != CELER_OK) fail_msg("%s", err.msg);
     print_message("imported the %d-layer F32 directory in %.3f s\n", REAL_LAYERS, seconds() - t0);
     assert_int_equal(gguf_open(cut, &cut_file, &err), CELER_OK);
-    compare_tokenizer_keys(cut_file, imported);
+    static const char *keys[] = {"tokenizer.ggml.model", "tokenizer.ggml.pre", "tokenizer.ggml.tokens", "tokenizer.ggml.token_type",
+                                 "tokenizer.ggml.merges", "tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id",
+                                 "tokenizer.ggml.unknown_token_id", "tokenizer.ggml.padding_token_id", "tokenizer.ggml.add_bos_token",
+                                 "tokenizer.ggml.add_space_prefix", "tokenizer.chat_template"};
+    compare_keys(cut_file, imported, keys, sizeof(keys) / sizeof(keys[0]));
     compare_tensors(cut_file, imported);
     gguf_close(cut_file);
     gguf_close(imported);
@@ -1107,13 +1113,163 @@ static void test_real_model(void **state) {
     remove_dir(cut_dir);
 }
 
+/* ---- SentencePiece: tokenizer.model ---- */
+
+typedef struct {
+    uint8_t *p;
+    size_t n, cap;
+} byte_buf;
+
+static void put(byte_buf *b, const void *src, size_t n) {
+    if (b->n + n > b->cap) {
+        b->cap = (b->n + n) * 2;
+        b->p = realloc(b->p, b->cap);
+        assert_non_null(b->p);
+    }
+    memcpy(b->p + b->n, src, n);
+    b->n += n;
+}
+
+static void put_varint(byte_buf *b, uint64_t v) {
+    do {
+        uint8_t byte = (uint8_t)(v & 0x7f) | (v > 0x7f ? 0x80 : 0);
+        put(b, &byte, 1);
+        v >>= 7;
+    } while (v);
+}
+
+/* A ModelProto of the GGUF's vocabulary: pieces (field 1) with text, score and type, and
+ * a trainer spec and a normalizer spec (fields 2 and 3) that readers skip. */
+static void write_tokenizer_model(const gguf_file *g, const char *dir, uint64_t n_pieces) {
+    const gguf_value *tokens = NULL, *scores = NULL, *types = NULL;
+    celer_error err = {{0}};
+    assert_int_equal(gguf_get_arr(g, "tokenizer.ggml.tokens", GGUF_TYPE_STRING, &tokens, &err), CELER_OK);
+    assert_int_equal(gguf_get_arr(g, "tokenizer.ggml.scores", GGUF_TYPE_FLOAT32, &scores, &err), CELER_OK);
+    assert_int_equal(gguf_get_arr(g, "tokenizer.ggml.token_type", GGUF_TYPE_INT32, &types, &err), CELER_OK);
+    byte_buf out = {0};
+    put_varint(&out, (2 << 3) | 2); /* trainer_spec {model_type: BPE (4)} */
+    put_varint(&out, 2);
+    put(&out, "\x18\x04", 2);
+    for (uint64_t i = 0; i < n_pieces; i++) {
+        const gguf_string *t = &((const gguf_string *)tokens->data)[i];
+        int32_t type = ((const int32_t *)types->data)[i];
+        byte_buf piece = {0};
+        put_varint(&piece, (1 << 3) | 2);
+        put_varint(&piece, t->len);
+        put(&piece, t->data, t->len);
+        put_varint(&piece, (2 << 3) | 5);
+        put(&piece, (const float *)scores->data + i, 4);
+        if (type != 1) { /* NORMAL is the default: left out, as SentencePiece writes it */
+            put_varint(&piece, (3 << 3) | 0);
+            put_varint(&piece, (uint64_t)type);
+        }
+        put_varint(&out, (1 << 3) | 2);
+        put_varint(&out, piece.n);
+        put(&out, piece.p, piece.n);
+        free(piece.p);
+    }
+    put_varint(&out, (3 << 3) | 2); /* normalizer_spec {add_dummy_prefix: true} */
+    put_varint(&out, 2);
+    put(&out, "\x18\x01", 2);
+    char path[512];
+    snprintf(path, sizeof(path), "%s/tokenizer.model", dir);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(out.p, 1, out.n, f), out.n);
+    fclose(f);
+    free(out.p);
+}
+
+/* A Llama 2 style directory from the small SentencePiece vocabulary of
+ * tests/data/tokenizer/spm_llama2.gguf (1057 pieces, then 3 control tokens and a user
+ * defined one, added as tokenizer_config.json's added_tokens_decoder lists them): its
+ * keys come back (the added tokens with convert_hf_to_gguf's score -1000), and the hard
+ * strings of tests/data/golden tokenize the same. */
+static void test_sentencepiece(void **state) {
+    (void)state;
+    char *path = NULL;
+    const char *root = getenv("CELER_SOURCE_DIR") ? getenv("CELER_SOURCE_DIR") : ".";
+    assert_true(asprintf(&path, "%s/tests/data/tokenizer/spm_llama2.gguf", root) > 0);
+    gguf_file *g = NULL;
+    celer_error err = {{0}};
+    if (gguf_open(path, &g, &err) != CELER_OK) fail_msg("%s", err.msg);
+    free(path);
+    const gguf_value *tokens = NULL;
+    assert_int_equal(gguf_get_arr(g, "tokenizer.ggml.tokens", GGUF_TYPE_STRING, &tokens, &err), CELER_OK);
+    char dir[64];
+    scratch_dir(dir);
+    tiny_opts o = llama_opts;
+    o.n_vocab = (int)tokens->n;
+    write_tiny(dir, &o);
+    const uint64_t n_pieces = 1057;
+    assert_string_equal(((const gguf_string *)tokens->data)[n_pieces].data, "<|im_start|>");
+    write_tokenizer_model(g, dir, n_pieces);
+    write_text(dir, "tokenizer.json",
+               "{\"added_tokens\": [{\"id\": 0, \"content\": \"<unk>\", \"special\": true}, {\"id\": 1, \"content\": \"<s>\", \"special\": true},"
+               " {\"id\": 2, \"content\": \"</s>\", \"special\": true}], \"model\": {\"type\": \"BPE\", \"byte_fallback\": true, \"vocab\": {}, \"merges\": []}}");
+    write_text(dir, "tokenizer_config.json",
+               "{\"bos_token\": \"<s>\", \"eos_token\": \"</s>\", \"unk_token\": \"<unk>\", \"add_bos_token\": true, \"add_eos_token\": false,"
+               " \"added_tokens_decoder\": {\"1057\": {\"content\": \"<|im_start|>\", \"special\": true},"
+               " \"1058\": {\"content\": \"<|im_end|>\", \"special\": true}, \"1059\": {\"content\": \"<|endoftext|>\", \"special\": true},"
+               " \"1060\": {\"content\": \"<tool>\", \"special\": false}}}");
+    gguf_file *f = NULL;
+    if (hf_import(dir, &f, &err) != CELER_OK) fail_msg("%s", err.msg);
+    static const char *keys[] = {"tokenizer.ggml.model", "tokenizer.ggml.tokens", "tokenizer.ggml.token_type",
+                                 "tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id", "tokenizer.ggml.unknown_token_id",
+                                 "tokenizer.ggml.add_bos_token", "tokenizer.ggml.add_eos_token"};
+    compare_keys(g, f, keys, sizeof(keys) / sizeof(keys[0]));
+    const gguf_string *pre = NULL;
+    assert_int_equal(gguf_get_str(f, "tokenizer.ggml.pre", &pre, &err), CELER_OK);
+    assert_string_equal(pre->data, "default");
+    const gguf_value *x = NULL, *y = NULL;
+    assert_int_equal(gguf_get_arr(g, "tokenizer.ggml.scores", GGUF_TYPE_FLOAT32, &x, &err), CELER_OK);
+    assert_int_equal(gguf_get_arr(f, "tokenizer.ggml.scores", GGUF_TYPE_FLOAT32, &y, &err), CELER_OK);
+    assert_int_equal(x->n, y->n);
+    for (uint64_t i = 0; i < x->n; i++)
+        assert_true(((const float *)y->data)[i] == (i < n_pieces ? ((const float *)x->data)[i] : -1000.0f));
+    tokenizer *a = NULL, *b = NULL;
+    assert_int_equal(tokenizer_init_from_gguf(&a, g, &err), CELER_OK);
+    assert_int_equal(tokenizer_init_from_gguf(&b, f, &err), CELER_OK);
+    char *tsv = read_source("tests/data/golden/tokens.tsv");
+    int n_texts = 0;
+    for (char *line = strtok(tsv, "\n"); line; line = strtok(NULL, "\n")) {
+        if (strncmp(line, "text\t", 5) != 0) continue;
+        size_t len = 0;
+        char *text = unhex(strrchr(line, '\t') + 1, &len);
+        int32_t *x = NULL, *y = NULL;
+        size_t nx = 0, ny = 0;
+        assert_int_equal(tokenizer_encode(a, text, len, true, true, &x, &nx, &err), CELER_OK);
+        assert_int_equal(tokenizer_encode(b, text, len, true, true, &y, &ny, &err), CELER_OK);
+        if (nx != ny || memcmp(x, y, nx * sizeof(int32_t)) != 0) fail_msg("text %s tokenizes differently", strrchr(line, '\t') + 1);
+        free(x);
+        free(y);
+        free(text);
+        n_texts++;
+    }
+    assert_true(n_texts >= 80);
+    free(tsv);
+    tokenizer_free(a);
+    tokenizer_free(b);
+    gguf_close(f);
+
+    /* a broken tokenizer.model: one line naming it */
+    write_bytes(dir, "tokenizer.model", "\x0a\x7f\x0a\x03<s>", 6);
+    expect_import_error(dir, CELER_ERR_FORMAT, "tokenizer.model: piece 0 is truncated");
+    write_bytes(dir, "tokenizer.model", "\x0a\x04\x0a\x00\x18\x09", 6);
+    expect_import_error(dir, CELER_ERR_FORMAT, "tokenizer.model: piece 0 has type 9 (expected 1..6)");
+    write_bytes(dir, "tokenizer.model", "\x1b\x01", 2);
+    expect_import_error(dir, CELER_ERR_FORMAT, "tokenizer.model: not a SentencePiece model");
+    gguf_close(g);
+    remove_dir(dir);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_llama_equals_qwen2), cmocka_unit_test(test_tensor_layout),
         cmocka_unit_test(test_dtypes_and_tied),    cmocka_unit_test(test_shards),
         cmocka_unit_test(test_llama3_rope),        cmocka_unit_test(test_tokenizer),
         cmocka_unit_test(test_pre_tokenizers),     cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_real_model),
+        cmocka_unit_test(test_real_model),         cmocka_unit_test(test_sentencepiece),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

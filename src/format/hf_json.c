@@ -12,8 +12,7 @@
 
 #include "format/hf_internal.h"
 
-/* dir/name whole: *out NULL (and CELER_OK) when the file does not exist. */
-static celer_status read_whole(const char *dir, const char *name, char **out, size_t *len, celer_error *err) {
+celer_status hf_file_read(const char *dir, const char *name, char **out, size_t *len, celer_error *err) {
     *out = NULL;
     char path[4096];
     if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >= sizeof(path))
@@ -30,9 +29,9 @@ static celer_status read_whole(const char *dir, const char *name, char **out, si
     celer_status st = CELER_OK;
     if (fstat(fileno(f), &sb) != 0) st = celer_error_set(err, CELER_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
     else if (!S_ISREG(sb.st_mode)) st = celer_error_set(err, CELER_ERR_IO, "%s: not a regular file", path);
-    else if ((uint64_t)sb.st_size > HF_MAX_JSON_BYTES)
-        st = celer_error_set(err, CELER_ERR_FORMAT, "%s: %lld bytes is more than the %u-byte limit for a JSON file", path, (long long)sb.st_size,
-                             HF_MAX_JSON_BYTES);
+    else if ((uint64_t)sb.st_size > HF_MAX_FILE_BYTES)
+        st = celer_error_set(err, CELER_ERR_FORMAT, "%s: %lld bytes is more than the %u-byte limit for a tokenizer or config file", path,
+                             (long long)sb.st_size, HF_MAX_FILE_BYTES);
     char *buf = st == CELER_OK ? malloc((size_t)sb.st_size + 1) : NULL;
     if (st == CELER_OK && !buf) st = celer_error_set(err, CELER_ERR_NOMEM, "%s: out of memory for %lld bytes", path, (long long)sb.st_size);
     if (st == CELER_OK && fread(buf, 1, (size_t)sb.st_size, f) != (size_t)sb.st_size)
@@ -48,16 +47,11 @@ static celer_status read_whole(const char *dir, const char *name, char **out, si
     return CELER_OK;
 }
 
-celer_status hf_text_read(const char *dir, const char *name, char **out, celer_error *err) {
-    size_t len = 0;
-    return read_whole(dir, name, out, &len, err);
-}
-
 celer_status hf_json_read(const char *dir, const char *name, bool required, cJSON **out, celer_error *err) {
     *out = NULL;
     char *text = NULL;
     size_t len = 0;
-    celer_status st = read_whole(dir, name, &text, &len, err);
+    celer_status st = hf_file_read(dir, name, &text, &len, err);
     if (st != CELER_OK) return st;
     if (!text) return required ? celer_error_set(err, CELER_ERR_IO, "%s: %s is missing", dir, name) : CELER_OK;
     if (strlen(text) != len) st = celer_error_set(err, CELER_ERR_FORMAT, "%s/%s: holds a NUL byte at offset %zu", dir, name, strlen(text));

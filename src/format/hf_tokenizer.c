@@ -16,13 +16,16 @@
  *     tokens) then config.json's "<type>_token_id"; add_bos/add_eos from the
  *     post-processor then tokenizer_config.json; the chat template from
  *     tokenizer_config.json, chat_template.jinja or chat_template.json.
- * SentencePiece-style BPE (byte_fallback: Llama 2, Mistral v0.1-v0.3, TinyLlama) is
- * refused with a clear error: its GGUF form needs the token scores of tokenizer.model.
+ * With a tokenizer.model (SentencePiece: Llama 2, Mistral v0.1-v0.3, TinyLlama), which
+ * convert_hf_to_gguf prefers, the vocabulary is its pieces with their scores and types
+ * (GGUF model "llama"), plus added_tokens.json and tokenizer_config.json's
+ * added_tokens_decoder; a SentencePiece-style tokenizer.json without it is refused.
  * Tests: tests/test_hf_import.c. */
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "format/hf_internal.h"
 
@@ -33,8 +36,9 @@ typedef struct {
     char where[4200]; /* "<dir>/tokenizer.json", for messages */
     celer_error *err;
     int64_t n_vocab;
-    const char **text; /* (n_vocab) borrowed from the JSON or from owned */
+    const char **text; /* (n_vocab) borrowed from the JSON, the pieces or owned */
     int32_t *type;     /* (n_vocab) */
+    float *score;      /* (n_vocab) SentencePiece only */
     char **owned;      /* strings this conversion made */
     size_t n_owned, cap_owned;
 } vocab;
@@ -60,6 +64,7 @@ static void vocab_free(vocab *v) {
     free(v->owned);
     free(v->text);
     free(v->type);
+    free(v->score);
 }
 
 static celer_status oom(vocab *v) { return celer_error_set(v->err, CELER_ERR_NOMEM, "%s: out of memory", v->where); }
@@ -350,7 +355,8 @@ static celer_status write_chat_template(vocab *v, const cJSON *tok_config, gguf_
         return CELER_OK;
     }
     char *jinja = NULL;
-    celer_status st = hf_text_read(v->dir, "chat_template.jinja", &jinja, v->err);
+    size_t len = 0;
+    celer_status st = hf_file_read(v->dir, "chat_template.jinja", &jinja, &len, v->err);
     if (st != CELER_OK) return st;
     if (jinja) {
         st = gguf_writer_set_str(w, "tokenizer.chat_template", jinja, v->err);
@@ -365,6 +371,76 @@ static celer_status write_chat_template(vocab *v, const cJSON *tok_config, gguf_
     return st;
 }
 
+/* ---- SentencePiece (tokenizer.model) ---- */
+
+/* convert_hf_to_gguf's _create_vocab_sentencepiece: the pieces by id (a USER_DEFINED
+ * piece counts as NORMAL there), then added_tokens.json (USER_DEFINED) and
+ * tokenizer_config.json's added_tokens_decoder (CONTROL when special or looking special,
+ * else USER_DEFINED), both with score -1000; ids left over are "[PAD<id>]", UNUSED,
+ * score -10000. */
+static celer_status load_pieces(vocab *v, const hf_piece *pieces, size_t n) {
+    if ((int64_t)n > v->n_vocab)
+        fprintf(stderr, "celer: %s/tokenizer.model: %zu pieces but the model has %" PRId64 " token rows; the rest are ignored\n", v->dir, n, v->n_vocab);
+    for (size_t id = 0; id < n && (int64_t)id < v->n_vocab; id++) {
+        int32_t t = pieces[id].type;
+        v->text[id] = pieces[id].text;
+        v->score[id] = pieces[id].score;
+        v->type[id] = t == 2 || t == 3 || t == 5 || t == 6 ? t : TYPE_NORMAL;
+    }
+    for (int64_t id = 0; id < v->n_vocab; id++) v->score[id] = v->text[id] ? v->score[id] : -10000.0f;
+    return CELER_OK;
+}
+
+static celer_status load_spm_added(vocab *v, const cJSON *tok_config) {
+    cJSON *added = NULL;
+    celer_status st = hf_json_read(v->dir, "added_tokens.json", false, &added, v->err);
+    for (const cJSON *e = added ? added->child : NULL; e && st == CELER_OK; e = e->next) {
+        int64_t id = 0;
+        if (!json_index(e, &id) || id >= v->n_vocab) continue; /* as convert_hf_to_gguf: out of range is skipped */
+        if (!(v->text[id] = keep(v, strdup(e->string)))) st = oom(v);
+        v->score[id] = -1000.0f;
+        v->type[id] = TYPE_USER_DEFINED;
+    }
+    cJSON_Delete(added);
+    const cJSON *decoder = hf_json_get(tok_config, "added_tokens_decoder");
+    for (const cJSON *e = cJSON_IsObject(decoder) ? decoder->child : NULL; e && st == CELER_OK; e = e->next) {
+        char *end = NULL;
+        long long id = strtoll(e->string, &end, 10);
+        const char *content = hf_json_str(e, "content");
+        if (!content || *end || end == e->string || id < 0 || id >= v->n_vocab) continue;
+        if (cJSON_IsTrue(hf_json_get(e, "special")) || looks_special(content)) {
+            v->text[id] = content;
+            v->type[id] = TYPE_CONTROL;
+        } else {
+            if (!(v->text[id] = keep(v, spaces_restored(content)))) st = oom(v);
+            v->type[id] = TYPE_USER_DEFINED;
+        }
+        v->score[id] = -1000.0f;
+    }
+    return st;
+}
+
+static celer_status write_spm_tokens(vocab *v, const cJSON *tok_config, gguf_writer *w) {
+    char *data = NULL, where[4200];
+    size_t size = 0, n = 0;
+    hf_piece *pieces = NULL;
+    snprintf(where, sizeof(where), "%s/tokenizer.model", v->dir);
+    celer_status st = hf_file_read(v->dir, "tokenizer.model", &data, &size, v->err);
+    if (st == CELER_OK) st = hf_sentencepiece_read((const uint8_t *)data, size, where, &pieces, &n, v->err);
+    free(data);
+    if (st == CELER_OK && !(v->score = calloc((size_t)v->n_vocab, sizeof(float)))) st = oom(v);
+    if (st == CELER_OK) st = load_pieces(v, pieces, n);
+    if (st == CELER_OK) st = load_spm_added(v, tok_config);
+    if (st == CELER_OK) st = fill_unused(v);
+    if (st == CELER_OK) st = gguf_writer_set_str(w, "tokenizer.ggml.model", "llama", v->err);
+    if (st == CELER_OK) st = gguf_writer_set_str(w, "tokenizer.ggml.pre", "default", v->err);
+    if (st == CELER_OK) st = gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", v->text, (uint64_t)v->n_vocab, v->err);
+    if (st == CELER_OK) st = gguf_writer_set_arr(w, "tokenizer.ggml.scores", GGUF_TYPE_FLOAT32, v->score, (uint64_t)v->n_vocab, v->err);
+    if (st == CELER_OK) st = gguf_writer_set_arr(w, "tokenizer.ggml.token_type", GGUF_TYPE_INT32, v->type, (uint64_t)v->n_vocab, v->err);
+    hf_pieces_free(pieces, n);
+    return st;
+}
+
 /* ---- the whole tokenizer ---- */
 
 static celer_status check_model(vocab *v, const cJSON *model) {
@@ -374,19 +450,15 @@ static celer_status check_model(vocab *v, const cJSON *model) {
         return celer_error_set(v->err, CELER_ERR_UNSUPPORTED, "%s: tokenizer model '%s' is not supported (only byte-level BPE)", v->where, type);
     if (cJSON_IsTrue(hf_json_get(model, "byte_fallback")))
         return celer_error_set(v->err, CELER_ERR_UNSUPPORTED,
-                               "%s: SentencePiece-style BPE (byte_fallback, as in Llama 2 and Mistral) is not supported; convert the model "
-                               "with llama.cpp's convert_hf_to_gguf.py instead",
+                               "%s: SentencePiece-style BPE (byte_fallback, as in Llama 2 and Mistral) needs the directory's "
+                               "tokenizer.model, which is missing",
                                v->where);
     return CELER_OK;
 }
 
-/* add_space_prefix is written for Llama models only, as convert_hf_to_gguf does. */
-static celer_status write_tokens(vocab *v, const cJSON *tok, const cJSON *tok_config, bool llama, gguf_writer *w) {
+static celer_status write_bpe_tokens(vocab *v, const cJSON *tok, gguf_writer *w) {
     const cJSON *model = hf_json_get(tok, "model");
     celer_status st = check_model(v, model);
-    bool space_prefix;
-    if (st == CELER_OK && llama && hf_json_bool(tok_config, "add_prefix_space", "tokenizer_config.json", &space_prefix, NULL) == CELER_OK)
-        st = gguf_writer_set_bool(w, "tokenizer.ggml.add_space_prefix", space_prefix, v->err);
     if (st == CELER_OK) st = load_vocab(v, model);
     if (st == CELER_OK) st = load_added(v, hf_json_get(tok, "added_tokens"));
     if (st == CELER_OK) st = fill_unused(v);
@@ -407,7 +479,11 @@ celer_status hf_tokenizer_import(const char *dir, const cJSON *config, const cha
     vocab v = {.dir = dir, .err = err, .n_vocab = n_vocab};
     snprintf(v.where, sizeof(v.where), "%s/tokenizer.json", dir);
     cJSON *tok = NULL, *tok_config = NULL;
-    celer_status st = hf_json_read(dir, "tokenizer.json", true, &tok, err);
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/tokenizer.model", dir);
+    struct stat sb;
+    bool spm = stat(path, &sb) == 0; /* convert_hf_to_gguf tries SentencePiece first */
+    celer_status st = hf_json_read(dir, "tokenizer.json", !spm, &tok, err);
     if (st == CELER_OK) st = hf_json_read(dir, "tokenizer_config.json", false, &tok_config, err);
     if (st == CELER_OK && n_vocab > INT32_MAX)
         st = celer_error_set(err, CELER_ERR_UNSUPPORTED, "%s: %" PRId64 " tokens is more than supported", dir, n_vocab);
@@ -416,8 +492,10 @@ celer_status hf_tokenizer_import(const char *dir, const cJSON *config, const cha
         v.type = calloc((size_t)n_vocab, sizeof(*v.type));
         if (!v.text || !v.type) st = oom(&v);
     }
-    bool llama = strcmp(arch, "llama") == 0;
-    if (st == CELER_OK) st = write_tokens(&v, tok, tok_config, llama, w);
+    bool llama = strcmp(arch, "llama") == 0, space_prefix;
+    if (st == CELER_OK && llama && hf_json_bool(tok_config, "add_prefix_space", "tokenizer_config.json", &space_prefix, NULL) == CELER_OK)
+        st = gguf_writer_set_bool(w, "tokenizer.ggml.add_space_prefix", space_prefix, err); /* Llamas only, as convert_hf_to_gguf */
+    if (st == CELER_OK) st = spm ? write_spm_tokens(&v, tok_config, w) : write_bpe_tokens(&v, tok, w);
     if (st == CELER_OK) st = write_specials(&v, tok, tok_config, config, w);
     int64_t config_vocab = 0; /* convert_hf_to_gguf: a Llama with 49152 tokens (SmolLM, Granite) adds no BOS */
     if (st == CELER_OK && llama && hf_json_int(config, "vocab_size", "config.json", 0, INT64_MAX, &config_vocab, NULL) == CELER_OK &&
