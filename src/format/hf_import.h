@@ -12,9 +12,11 @@
  * F32 copies (model.c reads them as F32); for "llama" the Q and K rows are permuted from
  * HF's rotary halves to GGUF's interleaved pairs (copies); a Llama 3 rope scaling becomes
  * the rope_freqs.weight factors. The copies and mappings belong to the result:
- * gguf_close frees them. Metadata and tokenizer: see hf_import.c and hf_tokenizer.c.
+ * gguf_close frees them. Metadata: hf_import.c; tokenizer (tokenizer.json's byte-level
+ * BPE, or tokenizer.model's SentencePiece pieces): hf_tokenizer.c.
  * Tests: tests/test_hf_import.c (a directory written from the real model and compared
- * with it; tiny random Llama and Qwen2 directories; one test per error). */
+ * with it; tiny random Llama and Qwen2 directories; a SentencePiece vocabulary; one test
+ * per error). */
 #ifndef CELER_FORMAT_HF_IMPORT_H
 #define CELER_FORMAT_HF_IMPORT_H
 
