@@ -5,7 +5,7 @@
  * byte read (ASan checks the bounds), then goes through the writer and back: the
  * rewritten file must parse, hold the same keys and tensors, and rewrite to the same
  * bytes again (write . parse is idempotent).
- * Run: scripts/fuzz.sh [seconds] (builds with clang into build-fuzz, seeds in fuzz/seeds). */
+ * Run: scripts/fuzz.sh [seconds] (builds with clang into build-fuzz, seeds in fuzz/seeds/gguf). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

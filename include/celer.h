@@ -41,6 +41,8 @@ void celer_batch_clear(celer_batch *b);
 celer_status celer_batch_add(celer_batch *b, int32_t token, int32_t pos, int32_t seq_id, bool logits, celer_error *err);
 
 /* ---- model ---- */
+/* path: a GGUF file, or a Hugging Face directory (config.json, tokenizer.json,
+ * *.safetensors in F32/F16/BF16) imported in memory as convert_hf_to_gguf.py would. */
 celer_status celer_model_load(const char *path, celer_model **out, celer_error *err);
 void celer_model_free(celer_model *m);
 int32_t celer_model_n_vocab(const celer_model *m);

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # fuzz.sh: builds the libFuzzer targets (clang, ASan + UBSan) into build-fuzz and fuzzes
-# the GGUF reader/writer (fuzz/fuzz_gguf.c) for SECONDS seconds, starting from the seed
-# files in fuzz/seeds (small GGUF files made with the writer). New inputs go to
-# build-fuzz/corpus/gguf (kept between runs); a crash leaves build-fuzz/crash-* and makes
-# this script fail. Reproduce one with: build-fuzz/fuzz_gguf build-fuzz/crash-<hash>
+# the file parsers for SECONDS seconds in all, split evenly between them: the GGUF reader
+# and writer (fuzz/fuzz_gguf.c) and the safetensors reader (fuzz/fuzz_safetensors.c),
+# each starting from its seed files in fuzz/seeds/<target> (small files made with the
+# writers). New inputs go to build-fuzz/corpus/<target> (kept between runs); a crash
+# leaves build-fuzz/crash-* and makes this script fail. Reproduce one with:
+#   build-fuzz/fuzz_gguf build-fuzz/crash-<hash>   (or fuzz_safetensors)
 # usage: scripts/fuzz.sh [SECONDS]   (default 60)
 set -euo pipefail
 
@@ -13,12 +15,18 @@ case "$seconds" in
 esac
 root=$(cd "$(dirname "$0")/.." && pwd)
 build="$root/build-fuzz"
+targets=(gguf safetensors)
+each=$(( seconds / ${#targets[@]} ))
+[ "$each" -lt 1 ] && each=1
 
 cmake -S "$root" -B "$build" -DCMAKE_C_COMPILER=clang -DCELER_FUZZ=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
-cmake --build "$build" --target fuzz_gguf -j"$(nproc)"
+cmake --build "$build" --target "${targets[@]/#/fuzz_}" -j"$(nproc)"
 
-corpus="$build/corpus/gguf"
-mkdir -p "$corpus"
-# -max_len: room for mutated seeds; -timeout: a parse is microseconds, so 10 s means a hang.
-"$build/fuzz_gguf" -max_total_time="$seconds" -max_len=16384 -timeout=10 -rss_limit_mb=2048 \
-  -artifact_prefix="$build/" -print_final_stats=1 "$corpus" "$root/fuzz/seeds"
+for t in "${targets[@]}"; do
+  corpus="$build/corpus/$t"
+  mkdir -p "$corpus"
+  echo "fuzz.sh: fuzz_$t for $each s"
+  # -max_len: room for mutated seeds; -timeout: a parse is microseconds, so 10 s means a hang.
+  "$build/fuzz_$t" -max_total_time="$each" -max_len=16384 -timeout=10 -rss_limit_mb=2048 \
+    -artifact_prefix="$build/" -print_final_stats=1 "$corpus" "$root/fuzz/seeds/$t"
+done

@@ -68,7 +68,58 @@ expect bench-missing-value 2 "option -o needs a value" -- "$celer" bench -o
 expect bench-unknown-option 2 "unknown option '--bogus'" -- "$celer" bench --bogus
 expect bench-missing-model 1 "$tmp/none.gguf" -- "$celer" bench -m "$tmp/none.gguf" -p 8 -n 4 -r 1
 expect bench-not-gguf 1 "not a GGUF file" -- "$celer" bench -m "$tmp/text.gguf" -p 8 -n 4 -r 1
-expect bench-directory 1 "is a directory" -- "$celer" bench -m "$tmp" -p 8 -n 4 -r 1
+expect bench-directory 1 "config.json is missing" -- "$celer" bench -m "$tmp" -p 8 -n 4 -r 1
+
+# Hugging Face directories: errors, then a tiny random Llama written here (Python's
+# standard library only) that inspect shows and run runs
+mkdir -p "$tmp/hf-empty" "$tmp/hf-tiny"
+expect hf-no-config 1 "hf-empty: config.json is missing" -- "$celer" run -m "$tmp/hf-empty" -p hi -n 2
+expect inspect-hf-no-config 1 "hf-empty: config.json is missing" -- "$celer" inspect "$tmp/hf-empty"
+python3 - "$tmp/hf-tiny" <<'PY'
+import json, os, random, struct, sys
+d, e, ff, heads, layers = sys.argv[1], 32, 48, 4, 2
+rng = random.Random(7)
+byte_cps = list(range(33, 127)) + list(range(161, 173)) + list(range(174, 256))
+cps = {b: b for b in byte_cps}
+n = 0
+for b in range(256):
+    if b not in cps:
+        cps[b] = 256 + n
+        n += 1
+vocab = {chr(cps[b]): b for b in range(256)}
+vocab["<|endoftext|>"] = 256
+tensors = [("model.embed_tokens.weight", [257, e]), ("model.norm.weight", [e])]
+for i in range(layers):
+    p = f"model.layers.{i}."
+    tensors += [(p + "input_layernorm.weight", [e]), (p + "post_attention_layernorm.weight", [e])]
+    tensors += [(p + f"self_attn.{m}_proj.weight", [e, e]) for m in "qkvo"]
+    tensors += [(p + "mlp.gate_proj.weight", [ff, e]), (p + "mlp.up_proj.weight", [ff, e]), (p + "mlp.down_proj.weight", [e, ff])]
+header, blobs, off = {}, [], 0
+for name, shape in tensors:
+    count = shape[0] * (shape[1] if len(shape) > 1 else 1)
+    vals = [1.0 + 0.1 * rng.uniform(-1, 1) if len(shape) == 1 else 0.2 * rng.uniform(-1, 1) for _ in range(count)]
+    blob = struct.pack(f"<{count}f", *vals)
+    header[name] = {"dtype": "F32", "shape": shape, "data_offsets": [off, off + len(blob)]}
+    blobs.append(blob)
+    off += len(blob)
+h = json.dumps(header).encode()
+h += b" " * (-len(h) % 8)
+with open(os.path.join(d, "model.safetensors"), "wb") as f:
+    f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+config = {"architectures": ["LlamaForCausalLM"], "hidden_size": e, "intermediate_size": ff, "num_hidden_layers": layers,
+          "num_attention_heads": heads, "vocab_size": 257, "tie_word_embeddings": True, "max_position_embeddings": 128}
+tokenizer = {"added_tokens": [{"id": 256, "content": "<|endoftext|>", "special": True}],
+             "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": False, "use_regex": True},
+             "model": {"type": "BPE", "vocab": vocab, "merges": []}}
+json.dump(config, open(os.path.join(d, "config.json"), "w"))
+json.dump(tokenizer, open(os.path.join(d, "tokenizer.json"), "w"))
+json.dump({"eos_token": "<|endoftext|>"}, open(os.path.join(d, "tokenizer_config.json"), "w"))
+PY
+expect inspect-hf 0 "Hugging Face model imported as GGUF: .* 20 tensors" -- "$celer" inspect "$tmp/hf-tiny"
+expect inspect-hf-permuted 0 "blk.1.attn_q.weight +f32 +32 x 32" -- "$celer" inspect "$tmp/hf-tiny"
+expect run-hf 0 "hf-tiny \(llama, .* 2 layers" -- "$celer" run -m "$tmp/hf-tiny" -p "hello" -n 4 --temp 0 -t 2
+rm "$tmp/hf-tiny/tokenizer.json"
+expect run-hf-no-tokenizer 1 "hf-tiny: tokenizer.json is missing" -- "$celer" run -m "$tmp/hf-tiny" -p "hello" -n 4
 
 if [ -n "$model" ] && [ -f "$model" ]; then
     expect inspect-model 0 "272 tensors" -- "$celer" inspect "$model"

@@ -506,6 +506,44 @@ static void scratch_dir(char *dir, size_t size) {
     assert_non_null(mkdtemp(dir));
 }
 
+/* gguf_writer_finish: a file in memory whose tensors point into the owner's memory; the
+ * owner is released once, by gguf_close, or at once when finishing fails. */
+static void count_release(void *owner) { (*(int *)owner)++; }
+
+static void test_finish_in_memory(void **state) {
+    (void)state;
+    float data[6] = {1, 2, 3, 4, 5, 6};
+    int released = 0;
+    celer_error err = {{0}};
+    gguf_writer *w = gguf_writer_new();
+    assert_int_equal(gguf_writer_set_str(w, "general.architecture", "llama", &err), CELER_OK);
+    assert_int_equal(gguf_writer_add_tensor(w, "t", QUANT_F32, 2, (int64_t[]){3, 2}, data, &err), CELER_OK);
+    gguf_file *f = NULL;
+    assert_int_equal(gguf_writer_finish(w, "dir/model", 1234, count_release, &released, &f, &err), CELER_OK);
+    gguf_writer_free(w); /* emptied: the file owns the keys and tensor infos now */
+    assert_null(f->base);
+    assert_null(f->mapping);
+    assert_int_equal(f->size, 1234);
+    assert_int_equal(f->n_kv, 1);
+    const gguf_tensor *t = gguf_find_tensor(f, "t");
+    assert_non_null(t);
+    assert_ptr_equal(t->data, data);
+    assert_int_equal(t->size, sizeof(data));
+    uint32_t v = 0;
+    assert_int_equal(gguf_get_u32(f, "general.architecture", &v, &err), CELER_ERR_FORMAT);
+    assert_non_null(strstr(err.msg, "dir/model: key 'general.architecture'")); /* messages name it */
+    assert_int_equal(released, 0);
+    gguf_close(f);
+    assert_int_equal(released, 1);
+
+    w = gguf_writer_new();
+    assert_int_equal(gguf_writer_set_u32(w, "general.alignment", 3, &err), CELER_OK);
+    assert_int_equal(gguf_writer_finish(w, "dir/model", 0, count_release, &released, &f, &err), CELER_ERR_INVALID_ARG);
+    assert_null(f);
+    assert_int_equal(released, 2);
+    gguf_writer_free(w);
+}
+
 static void test_write_and_open_file(void **state) {
     (void)state;
     char dir[64], path[128], tmp[140];
@@ -850,6 +888,7 @@ int main(void) {
         cmocka_unit_test(test_bad_tensor_info),
         cmocka_unit_test(test_bad_tensor_data),
         cmocka_unit_test(test_truncation_everywhere),
+        cmocka_unit_test(test_finish_in_memory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -10,7 +10,7 @@ static void usage(FILE *out) {
             "\n"
             "commands:\n"
             "  run       generate text or chat with a model (streams to stdout)\n"
-            "  inspect   print a GGUF file's metadata and tensor table\n"
+            "  inspect   print the metadata and tensor table of a GGUF file or Hugging Face directory\n"
             "  ppl       perplexity of a model over a text file (llama-perplexity's method)\n"
             "  bench     prompt and generation speed, memory and bandwidth (llama-bench's tests)\n"
             "  quantize  quantize a model, each tensor's type chosen from measured sensitivity\n"

@@ -118,7 +118,7 @@ static void bench_usage(FILE *out) {
             "3 x %d MiB with -t threads, best of a few passes, about a second). Results go to\n"
             "stdout, progress to stderr.\n"
             "\n"
-            "  -m, --model FILE        GGUF model (default: $CELER_MODEL, else %s)\n"
+            "  -m, --model PATH        GGUF file or Hugging Face model directory (default: $CELER_MODEL, else %s)\n"
             "  -p, --n-prompt P        prompt tokens of the pp test (default: 512)\n"
             "  -n, --n-gen N           decoded tokens of the tg test (default: 128)\n"
             "  -pg P,N                 add a pp+tg test of P prompt and N decoded tokens (default:\n"

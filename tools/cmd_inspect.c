@@ -1,10 +1,13 @@
-/* cmd_inspect.c: `celer inspect FILE`: metadata and tensor table of a GGUF file. */
+/* cmd_inspect.c: `celer inspect FILE|DIR`: metadata and tensor table of a GGUF file, or of
+ * the GGUF form of a Hugging Face directory (format/hf_import.h). */
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cli.h"
 #include "format/gguf.h"
+#include "format/hf_import.h"
 #include "quant/quant.h"
 
 static void print_string(const gguf_string *s, size_t max) {
@@ -72,8 +75,10 @@ int cmd_inspect(int argc, char **argv) {
     const char *path = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            printf("usage: celer inspect FILE\n\nPrints a GGUF file's version, metadata (arrays abbreviated) and tensor table\n"
-                   "(name, type, shape, bytes, offset), then totals.\n\n  -h, --help   this help\n");
+            printf("usage: celer inspect FILE|DIR\n\nPrints a GGUF file's version, metadata (arrays abbreviated) and tensor table\n"
+                   "(name, type, shape, bytes, offset), then totals. DIR: a Hugging Face model directory\n"
+                   "(config.json, tokenizer.json, *.safetensors), shown as the GGUF file celer imports it as.\n\n"
+                   "  -h, --help   this help\n");
             return 0;
         }
         if (argv[i][0] == '-') {
@@ -87,17 +92,22 @@ int cmd_inspect(int argc, char **argv) {
         path = argv[i];
     }
     if (!path) {
-        fprintf(stderr, "celer inspect: no file given (usage: celer inspect FILE)\n");
+        fprintf(stderr, "celer inspect: no file given (usage: celer inspect FILE|DIR)\n");
         return 2;
     }
     gguf_file *f = NULL;
     celer_error err = {0};
-    if (gguf_open(path, &f, &err) != CELER_OK) {
+    if (model_file_open(path, &f, &err) != CELER_OK) {
         fprintf(stderr, "celer inspect: %s\n", err.msg);
         return 1;
     }
-    printf("file: %s\nGGUF version %u, alignment %" PRIu64 ", %" PRIu64 " metadata keys, %" PRIu64 " tensors, %zu bytes\n\n",
-           path, f->version, f->alignment, f->n_kv, f->n_tensors, f->size);
+    bool imported = f->base == NULL; /* built in memory from a directory: no offsets */
+    if (imported)
+        printf("directory: %s\nHugging Face model imported as GGUF: %" PRIu64 " metadata keys, %" PRIu64 " tensors, %zu bytes of safetensors\n\n",
+               path, f->n_kv, f->n_tensors, f->size);
+    else
+        printf("file: %s\nGGUF version %u, alignment %" PRIu64 ", %" PRIu64 " metadata keys, %" PRIu64 " tensors, %zu bytes\n\n",
+               path, f->version, f->alignment, f->n_kv, f->n_tensors, f->size);
     for (uint64_t i = 0; i < f->n_kv; i++) {
         printf("%-45s ", f->kv[i].key.data);
         print_value(&f->kv[i].value);
@@ -111,8 +121,9 @@ int cmd_inspect(int argc, char **argv) {
         size_t used = 0;
         for (uint32_t d = 0; d < t->n_dims && used < sizeof(shape); d++)
             used += (size_t)snprintf(shape + used, sizeof(shape) - used, d ? " x %" PRId64 : "%" PRId64, t->ne[d]);
-        printf("%-5" PRIu64 " %-40s %-6s %-26s %12" PRIu64 " %12" PRIu64 "\n", i, t->name.data, quant_type_name(t->type), shape,
-               t->size, f->data_offset + t->offset);
+        char offset[24] = "-";
+        if (!imported) snprintf(offset, sizeof(offset), "%" PRIu64, f->data_offset + t->offset);
+        printf("%-5" PRIu64 " %-40s %-6s %-26s %12" PRIu64 " %12s\n", i, t->name.data, quant_type_name(t->type), shape, t->size, offset);
         total += t->size;
         n_elements += (uint64_t)(t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3]);
     }

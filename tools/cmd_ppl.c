@@ -27,7 +27,7 @@ static void ppl_usage(FILE *out) {
             "Perplexity of the model over TEXT in non-overlapping chunks of -c tokens, scoring\n"
             "the second half of each chunk (llama-perplexity's method and output).\n"
             "\n"
-            "  -m, --model FILE     GGUF model (default: $CELER_MODEL, else %s)\n"
+            "  -m, --model PATH     GGUF file or Hugging Face model directory (default: $CELER_MODEL, else %s)\n"
             "  -f, --file FILE      text to evaluate (required unless --kl-base), e.g. wiki.test.raw\n"
             "  -c, --ctx-size N     tokens per chunk (default: 512)\n"
             "      --chunks N       evaluate only the first N chunks, -1 = all (default: -1)\n"

@@ -31,7 +31,7 @@ static void run_usage(FILE *out) {
             "Generates a continuation of the prompt (or, with --chat, the assistant's reply)\n"
             "and streams it to stdout. Timings and memory go to stderr.\n"
             "\n"
-            "  -m, --model FILE        GGUF model (default: $CELER_MODEL, else %s)\n"
+            "  -m, --model PATH        GGUF file or Hugging Face model directory (default: $CELER_MODEL, else %s)\n"
             "  -p, --prompt TEXT       prompt text\n"
             "  -f, --file FILE         read the prompt from FILE\n"
             "  -n, --n-predict N       tokens to generate, -1 = until end of generation (default: 256)\n"

@@ -12,6 +12,7 @@
 #include "engine/engine_internal.h"
 #include "engine/kv_cache.h"
 #include "engine/sampler.h"
+#include "format/hf_import.h"
 #include "model/model.h"
 #include "tokenizer/chat.h"
 #include "tokenizer/tokenizer.h"
@@ -76,7 +77,7 @@ celer_status celer_batch_add(celer_batch *b, int32_t token, int32_t pos, int32_t
 celer_status celer_model_load(const char *path, celer_model **out, celer_error *err) {
     *out = NULL;
     gguf_file *f = NULL;
-    celer_status st = gguf_open(path, &f, err);
+    celer_status st = model_file_open(path, &f, err); /* a GGUF file or a Hugging Face directory */
     if (st != CELER_OK) return st;
     celer_model *cm = calloc(1, sizeof(*cm));
     if (!cm) {

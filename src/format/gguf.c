@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "format/gguf_internal.h"
 #include "quant/quant.h"
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -34,11 +35,6 @@
 #define MIN_KV_BYTES 14u
 #define MIN_TENSOR_INFO_BYTES 33u
 
-/* The public struct plus the name used in messages ("<buffer>" or the path). */
-typedef struct {
-    gguf_file pub;
-    char *name;
-} gguf_file_owned;
 
 typedef struct {
     const char *name;  /* for messages */
@@ -125,7 +121,9 @@ void gguf_close(gguf_file *f) {
     for (uint64_t i = 0; i < f->n_tensors; i++) free(f->tensors[i].name.data);
     free(f->tensors);
     if (f->mapping) munmap(f->mapping, f->size);
-    free(((gguf_file_owned *)f)->name);
+    gguf_file_owned *owned = (gguf_file_owned *)f;
+    free(owned->name);
+    if (owned->release) owned->release(owned->owner);
     free(f);
 }
 

@@ -82,8 +82,8 @@ typedef struct gguf_file {
     uint64_t n_tensors;
     gguf_tensor *tensors; /* (n_tensors) */
     uint64_t data_offset; /* file offset of the tensor data section */
-    const uint8_t *base;  /* the whole file */
-    size_t size;
+    const uint8_t *base;  /* the whole file; NULL for a file built in memory (gguf_writer_finish) */
+    size_t size;          /* bytes of base, or what a built file reports (its sources' bytes) */
     void *mapping; /* non-NULL when the reader owns an mmap of base */
 } gguf_file;
 
@@ -146,5 +146,12 @@ celer_status gguf_writer_add_tensor(gguf_writer *w, const char *name, uint32_t t
 celer_status gguf_writer_write(gguf_writer *w, const char *path, celer_error *err);
 /* Serialises into a malloc'd buffer (for tests and fuzz seeds). */
 celer_status gguf_writer_to_buffer(gguf_writer *w, void **out, size_t *out_size, celer_error *err);
+/* A file in memory, for importers of other formats (format/hf_import.c): the writer's
+ * key/values and tensor infos move into *out (w is left empty and still needs
+ * gguf_writer_free); tensor data stays where it is, owned by owner, which gguf_close
+ * hands to release last (release may be NULL). On failure release(owner) is called too.
+ * The result has base NULL, tensor offsets 0, and size as given. */
+celer_status gguf_writer_finish(gguf_writer *w, const char *name, uint64_t size, void (*release)(void *owner), void *owner,
+                                gguf_file **out, celer_error *err);
 
 #endif

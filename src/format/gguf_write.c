@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "format/gguf_internal.h"
 #include "quant/quant.h"
 
 struct gguf_writer {
@@ -444,4 +445,37 @@ celer_status gguf_writer_write(gguf_writer *w, const char *path, celer_error *er
     free(tmp);
     free(header.p);
     return st;
+}
+
+/* ---- a file in memory ---- */
+
+celer_status gguf_writer_finish(gguf_writer *w, const char *name, uint64_t size, void (*release)(void *owner), void *owner,
+                                gguf_file **out, celer_error *err) {
+    *out = NULL;
+    uint64_t alignment = 0;
+    celer_status st = writer_alignment(w, &alignment, err);
+    gguf_file_owned *owned = st == CELER_OK ? calloc(1, sizeof(*owned)) : NULL;
+    char *name_copy = owned ? strdup(name) : NULL;
+    if (st == CELER_OK && (!owned || !name_copy)) st = celer_error_set(err, CELER_ERR_NOMEM, "%s: out of memory", name);
+    if (st != CELER_OK) {
+        free(owned);
+        if (release) release(owner);
+        return st;
+    }
+    gguf_file *f = &owned->pub;
+    owned->name = name_copy;
+    owned->release = release;
+    owned->owner = owner;
+    f->version = 3;
+    f->alignment = alignment;
+    f->kv = w->kv;
+    f->n_kv = w->n_kv;
+    f->tensors = w->tensors;
+    f->n_tensors = w->n_tensors;
+    f->size = (size_t)size;
+    for (uint64_t i = 0; i < f->n_tensors; i++) f->tensors[i].offset = 0; /* no data section */
+    w->kv = NULL, w->n_kv = w->cap_kv = 0;
+    w->tensors = NULL, w->n_tensors = w->cap_tensors = 0;
+    *out = f;
+    return CELER_OK;
 }

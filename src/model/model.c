@@ -194,6 +194,8 @@ static celer_status read_arch(model *m, const char *path, const char **arch, cel
     if (strcmp(s->data, "llama") == 0) {
         m->hp.arch = MODEL_ARCH_LLAMA;
         m->hp.rope_pairs = ROPE_PAIRS_ADJACENT;
+        /* Llamas trained with attention_bias carry Q/K/V biases; llama.cpp adds them when present */
+        m->hp.qkv_bias = gguf_find_tensor(m->file, "blk.0.attn_q.bias") != NULL;
     } else if (strcmp(s->data, "qwen2") == 0) {
         m->hp.arch = MODEL_ARCH_QWEN2;
         m->hp.rope_pairs = ROPE_PAIRS_HALVES;

@@ -44,7 +44,7 @@ typedef struct {
     float rope_freq_scale; /* 1 / linear scaling factor */
     float norm_eps;
     bool tied_output; /* no output.weight: the token embedding is the output head */
-    bool qkv_bias;
+    bool qkv_bias;    /* Q/K/V biases: always for qwen2, for llama when blk.0.attn_q.bias exists */
 } model_hparams;
 
 /* A weight as stored in the file: rows of ne[0] elements, ne[1] rows. */
