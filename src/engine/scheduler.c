@@ -673,20 +673,28 @@ static void accept_output(scheduler *s, sched_request *r, const float *logits, d
 }
 
 /* Cancelled requests leave first: their KV is freed before anything else runs. */
-static void drop_cancelled(scheduler *s) {
+static bool drop_cancelled(scheduler *s) {
+    bool any = false;
     for (int32_t i = 0; i < s->n_slots; i++) {
         sched_request *r = s->slots[i].owner;
-        if (r && r->cancel) request_finish(s, r, SCHED_FINISH_CANCELLED, NULL);
+        if (r && r->cancel) {
+            request_finish(s, r, SCHED_FINISH_CANCELLED, NULL);
+            any = true;
+        }
     }
     for (sched_request *r = s->wait_head, *next; r; r = next) {
         next = r->next;
-        if (r->cancel) request_finish(s, r, SCHED_FINISH_CANCELLED, NULL);
+        if (r->cancel) {
+            request_finish(s, r, SCHED_FINISH_CANCELLED, NULL);
+            any = true;
+        }
     }
+    return any;
 }
 
 bool scheduler_step(scheduler *s) {
     pthread_mutex_lock(&s->mu);
-    drop_cancelled(s);
+    bool cancelled = drop_cancelled(s);
     while (s->wait_head && admit_one(s, s->wait_head)) {}
     int32_t n_in = plan_step(s);
     if (n_in == 0) {
@@ -697,7 +705,7 @@ bool scheduler_step(scheduler *s) {
         else if (y) request_finish(s, y, SCHED_FINISH_LENGTH, NULL);
         update_kv_stats(s);
         pthread_mutex_unlock(&s->mu);
-        return y != NULL;
+        return y != NULL || cancelled;
     }
     s->stats.steps++;
     pthread_mutex_unlock(&s->mu);
