@@ -13,6 +13,7 @@ int cmd_run(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_ppl(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 /* Each parses value for option name; on failure prints "celer <cmd>: ..." and returns false. */
 bool cli_parse_int(const char *cmd, const char *name, const char *value, long long min, long long max, int32_t *out);
