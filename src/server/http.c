@@ -302,7 +302,7 @@ static enum MHD_Result handle_generate(server *srv, struct MHD_Connection *c, oa
     }
     sched_request_params sp = {.prompt = ids, .n_prompt = n_ids > INT32_MAX ? INT32_MAX : (int32_t)n_ids,
                                .sampling = req.sampling, .max_tokens = req.max_tokens, .stop = (const char *const *)req.stop,
-                               .n_stop = req.n_stop, .n_logprobs = req.logprobs};
+                               .n_stop = req.n_stop, .n_logprobs = req.logprobs, .ignore_eog = req.ignore_eos};
     sched_request *sr = NULL;
     celer_error err = {0};
     celer_status st = scheduler_submit(srv->sched, &sp, &sr, &err);
@@ -310,7 +310,8 @@ static enum MHD_Result handle_generate(server *srv, struct MHD_Connection *c, oa
     bool stream = req.stream, include_usage = req.include_usage, logprobs = req.logprobs >= 0;
     oai_request_free(&req);
     if (st != CELER_OK) {
-        if (st == CELER_ERR_RANGE) oai_error_set(&e, 400, "invalid_request_error", "messages", "context_length_exceeded", "%s", err.msg);
+        if (st == CELER_ERR_RANGE)
+            oai_error_set(&e, 400, "invalid_request_error", kind == OAI_CHAT ? "messages" : "prompt", "context_length_exceeded", "%s", err.msg);
         else if (st == CELER_ERR_CANCELLED) oai_error_set(&e, 503, "unavailable_error", NULL, NULL, "%s", err.msg);
         else if (st == CELER_ERR_NOMEM) oai_error_set(&e, 500, "server_error", NULL, NULL, "%s", err.msg);
         else oai_error_set(&e, 400, "invalid_request_error", NULL, NULL, "%s", err.msg);

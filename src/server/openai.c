@@ -293,6 +293,7 @@ static bool parse_body(oai_kind kind, const cJSON *root, oai_request *r, oai_err
         if (!get_bool(root, "echo", &echo, e)) return false;
         if (echo) return BAD(e, "echo", "'echo' is not supported");
     }
+    if (!get_bool(root, "ignore_eos", &r->ignore_eos, e)) return false;
     const cJSON *tools = field(root, "tools");
     if (tools && cJSON_IsArray(tools) && cJSON_GetArraySize(tools) > 0) return BAD(e, "tools", "'tools' (function calling) is not supported");
     return true;

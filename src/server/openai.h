@@ -35,6 +35,7 @@ typedef struct {
     char *stop[SCHED_MAX_STOP];
     int32_t n_stop;
     int32_t logprobs;             /* -1: none; else alternatives per token */
+    bool ignore_eos;              /* llama.cpp's extension: generate past end-of-generation tokens */
 } oai_request;
 
 /* An error as the client sees it: HTTP status and OpenAI's error object. */
