@@ -92,6 +92,14 @@ static bool client_gone(struct MHD_Connection *c) {
     return (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0;
 }
 
+/* The idle timeout counts from the last byte sent or received, so time spent waiting
+ * for a slot or for the first token would count against the client: it is off while a
+ * request generates and set again (counting from then) when its output is complete. */
+static void generation_timeout(server *srv, struct MHD_Connection *c, bool generating) {
+    MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, 0u);
+    if (!generating) MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, srv->p.timeout_s);
+}
+
 /* ---- generation ---- */
 
 typedef struct {
@@ -170,6 +178,7 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
         bool news = sched_request_read(st->req, 50, &o);
         if (news) stream_format(st, &o);
         sched_output_free(&o);
+        if (st->done) generation_timeout(st->srv, st->conn, false);
         if (!news && client_gone(st->conn)) {
             sched_request_cancel(st->req); /* freed at the scheduler's next step */
             return MHD_CONTENT_READER_END_WITH_ERROR;
@@ -225,6 +234,7 @@ static enum MHD_Result wait_whole(server *srv, struct MHD_Connection *c, sched_r
         sched_output_free(&o);
     }
     sched_request_release(req);
+    generation_timeout(srv, c, false);
     enum MHD_Result ret;
     if (!ok) {
         ret = reply(srv, c, 500, "application/json", NULL);
@@ -317,6 +327,7 @@ static enum MHD_Result handle_generate(server *srv, struct MHD_Connection *c, oa
         else oai_error_set(&e, 400, "invalid_request_error", NULL, NULL, "%s", err.msg);
         return reply_error(srv, c, &e);
     }
+    generation_timeout(srv, c, true);
     stream_state *ss = calloc(1, sizeof(*ss));
     if (!ss) {
         sched_request_release(sr);
