@@ -18,6 +18,8 @@ void oai_error_set(oai_error *e, int status, const char *type, const char *param
     va_start(ap, fmt);
     vsnprintf(e->message, sizeof(e->message), fmt, ap);
     va_end(ap);
+    for (char *c = e->message; *c; c++) /* one line, whatever a quoted field held */
+        if ((unsigned char)*c < 0x20) *c = ' ';
 }
 
 #define BAD(e, param, ...) (oai_error_set((e), 400, "invalid_request_error", (param), NULL, __VA_ARGS__), false)
