@@ -28,7 +28,7 @@ trap cleanup EXIT
 pid=$!
 port=
 for _ in $(seq 1 300); do
-    grep -q "celer serve: ready" "$tmp/serve.log" && port=$(grep -o 'listening on http://127.0.0.1:[0-9]*' "$tmp/serve.log" | grep -o '[0-9]*$')
+    grep -qs "celer serve: ready" "$tmp/serve.log" && port=$(grep -o 'listening on http://127.0.0.1:[0-9]*' "$tmp/serve.log" | grep -o '[0-9]*$')
     [ -n "$port" ] && break
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.1
