@@ -60,6 +60,20 @@ celer_status celer_token_piece(const celer_model *m, int32_t token, const char *
 bool celer_token_is_eog(const celer_model *m, int32_t token);
 int32_t celer_token_bos(const celer_model *m); /* -1 if the model has none */
 bool celer_model_adds_bos(const celer_model *m); /* whether add_special prepends BOS */
+/* Longest piece of any token, in bytes. */
+size_t celer_token_max_piece_len(const celer_model *m);
+
+/* Streaming detokenization: push token ids one at a time and get back only whole UTF-8
+ * characters (bytes that can never complete one pass through as they are); the outputs
+ * and the final flush concatenate to the tokens' pieces. Control tokens print nothing.
+ * out_cap must be at least celer_token_max_piece_len + 8. */
+typedef struct {
+    char pending[8]; /* the start of a character still missing bytes */
+    size_t n_pending;
+} celer_text_stream;
+void celer_text_stream_init(celer_text_stream *s);
+size_t celer_text_stream_push(celer_text_stream *s, const celer_model *m, int32_t token, char *out, size_t out_cap);
+size_t celer_text_stream_flush(celer_text_stream *s, char *out, size_t out_cap);
 
 /* Renders chat messages with the model's template (or template_name when not NULL, e.g.
  * "chatml", "llama3"); add_assistant opens the assistant's turn. *out is malloc'd. */
@@ -96,6 +110,19 @@ const float *celer_get_logits(const celer_context *ctx, int32_t i); /* (n_vocab)
 int32_t celer_seq_len(const celer_context *ctx, int32_t seq);
 /* Keeps positions [0, n) of seq; the rest is forgotten. */
 void celer_seq_truncate(celer_context *ctx, int32_t seq, int32_t n);
+int32_t celer_context_n_seq_max(const celer_context *ctx);
+
+/* The paged KV pool: blocks of block_size positions shared by all sequences. A batch
+ * that needs more blocks than are free is refused by celer_decode (CELER_ERR_RANGE,
+ * nothing appended); a scheduler checks n_free first. */
+typedef struct {
+    int32_t block_size; /* positions per block */
+    int32_t n_blocks;   /* blocks in the pool */
+    int32_t n_free;     /* blocks on the free list */
+} celer_kv_stats;
+void celer_kv_get_stats(const celer_context *ctx, celer_kv_stats *out);
+/* Blocks sequence seq holds now: ceil(celer_seq_len / block_size). */
+int32_t celer_seq_blocks(const celer_context *ctx, int32_t seq);
 
 /* ---- generation ---- */
 typedef struct {

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# build-llamacpp.sh: builds llama.cpp's llama-bench, llama-quantize, llama-perplexity and llama-imatrix,
-# for side-by-side measurements with celer (scripts/bench-vs-llamacpp.sh), from the
+# build-llamacpp.sh: builds llama.cpp's llama-bench, llama-quantize, llama-perplexity,
+# llama-imatrix and llama-server, for side-by-side measurements with celer
+# (scripts/bench-vs-llamacpp.sh, scripts/quant-vs-llamacpp.sh,
+# scripts/bench-serve-vs-llamacpp.sh), from the
 # llama.cpp that the PyPI source distribution of llama-cpp-python vendors. Nothing of
 # llama.cpp enters this repository: the sources and the build live in a cache directory.
 #
@@ -18,7 +20,7 @@ set -euo pipefail
 version=${LLAMACPP_VERSION:-0.3.36}
 dir=${LLAMACPP_DIR:-$HOME/.cache/celer/llama.cpp}
 jobs=${JOBS:-2}
-targets=(llama-bench llama-quantize llama-perplexity llama-imatrix)
+targets=(llama-bench llama-quantize llama-perplexity llama-imatrix llama-server)
 mkdir -p "$dir"
 
 say() { echo "build-llamacpp: $*" >&2; }
@@ -56,13 +58,16 @@ if [ -f "$build/.celer-src" ] && [ "$(cat "$build/.celer-src")" != "$llama" ]; t
     say "sources moved from $(cat "$build/.celer-src") to $llama: starting a fresh build"
     rm -rf "$build"
 fi
-if [ ! -f "$build/CMakeCache.txt" ]; then
+# Configured again (same build tree, nothing wiped) when these options change, as when
+# llama-server was added.
+options=(-DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DBUILD_SHARED_LIBS=OFF
+    -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=ON -DLLAMA_BUILD_APP=OFF -DLLAMA_BUILD_TOOLS=ON)
+if [ ! -f "$build/CMakeCache.txt" ] || [ "$(cat "$build/.celer-options" 2>/dev/null)" != "${options[*]}" ]; then
     say "configuring $llama into $build"
-    cmake -S "$llama" -B "$build" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF \
-        -DBUILD_SHARED_LIBS=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF \
-        -DLLAMA_BUILD_APP=OFF -DLLAMA_BUILD_TOOLS=ON >"$dir/configure.log" 2>&1 ||
+    cmake -S "$llama" -B "$build" "${options[@]}" >"$dir/configure.log" 2>&1 ||
         { say "cmake configure failed; see $dir/configure.log"; tail -20 "$dir/configure.log" >&2; exit 1; }
     echo "$llama" >"$build/.celer-src"
+    echo "${options[*]}" >"$build/.celer-options"
 fi
 say "building ${targets[*]} with $jobs jobs (log: $dir/build.log)"
 cmake --build "$build" -j "$jobs" --target "${targets[@]}" >"$dir/build.log" 2>&1 ||

@@ -13,13 +13,13 @@
 #   5. table     docs/quant-results.tsv-style table on stdout and $OUT/results.tsv
 #
 # Usage: scripts/quant-vs-llamacpp.sh [stage ...]    (default: all stages)
-# Environment: OUT (default: models/quant-cmp), CHUNKS (default: 40), CALIB (default:
+# Environment: OUT (default: models/quant-cmp), CHUNKS (default: 12), CALIB (default:
 # ../shared/data/wiki.valid.raw), THREADS (default: nproc), SRC (default model).
 # Needs llama.cpp's tools: scripts/build-llamacpp.sh builds them into its cache.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-models/quant-cmp}
-CHUNKS=${CHUNKS:-40}
+CHUNKS=${CHUNKS:-12}
 CALIB=${CALIB:-../shared/data/wiki.valid.raw}
 TEST=${TEST:-../shared/data/wiki.test.raw}
 THREADS=${THREADS:-$(nproc)}

@@ -30,9 +30,16 @@ expect() {
 expect help 0 "run +generate" -- "$celer" --help
 expect no-command 2 "usage: celer" -- "$celer"
 expect unknown-command 2 "unknown command 'fly'" -- "$celer" fly
-for cmd in run inspect ppl; do
+for cmd in run inspect ppl serve; do
     expect "$cmd-help" 0 "usage: celer $cmd" -- "$celer" "$cmd" --help
 done
+expect serve-help-defaults 0 "--host ADDR .*default: 127.0.0.1" -- "$celer" serve --help
+expect serve-bad-port 2 "--port expects an integer in \[0, 65535\], got '70000'" -- "$celer" serve --port 70000
+expect serve-bad-seqs 2 "--max-seqs expects an integer" -- "$celer" serve --max-seqs 0
+expect serve-unknown-option 2 "unknown option '--bogus'" -- "$celer" serve --bogus
+expect serve-gpu 2 "--gpu: the engine runs on the CPU only" -- "$celer" serve --gpu
+expect serve-missing-model 1 "$tmp/none.gguf" -- "$celer" serve -m "$tmp/none.gguf" --port 0
+expect serve-bad-host 1 "cannot use host 'no.such.host.invalid'" -- "$celer" serve --host no.such.host.invalid --port 0
 expect run-help-defaults 0 "--top-k K .*default: 40" -- "$celer" run --help
 expect unknown-option 2 "unknown option '--bogus'" -- "$celer" run --bogus -p hi
 expect missing-value 2 "option -n needs a value" -- "$celer" run -p hi -n

@@ -14,6 +14,7 @@ static void usage(FILE *out) {
             "  ppl       perplexity of a model over a text file (llama-perplexity's method)\n"
             "  bench     prompt and generation speed, memory and bandwidth (llama-bench's tests)\n"
             "  quantize  quantize a model, each tensor's type chosen from measured sensitivity\n"
+            "  serve     OpenAI-compatible HTTP server with continuous batching\n"
             "\n"
             "`celer <command> --help` lists the command's options and their defaults.\n");
 }
@@ -29,6 +30,7 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "ppl") == 0) return cmd_ppl(argc - 1, argv + 1);
     if (strcmp(cmd, "bench") == 0) return cmd_bench(argc - 1, argv + 1);
     if (strcmp(cmd, "quantize") == 0) return cmd_quantize(argc - 1, argv + 1);
+    if (strcmp(cmd, "serve") == 0) return cmd_serve(argc - 1, argv + 1);
     if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
         usage(stdout);
         return 0;

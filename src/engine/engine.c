@@ -167,6 +167,29 @@ celer_status celer_token_piece(const celer_model *m, int32_t token, const char *
 bool celer_token_is_eog(const celer_model *m, int32_t token) { return tokenizer_is_eog(m->tok, token); }
 int32_t celer_token_bos(const celer_model *m) { return tokenizer_bos(m->tok); }
 bool celer_model_adds_bos(const celer_model *m) { return tokenizer_add_bos(m->tok); }
+size_t celer_token_max_piece_len(const celer_model *m) { return tokenizer_max_piece_len(m->tok); }
+
+void celer_text_stream_init(celer_text_stream *s) { memset(s, 0, sizeof(*s)); }
+
+size_t celer_text_stream_push(celer_text_stream *s, const celer_model *m, int32_t token, char *out, size_t out_cap) {
+    detokenizer d;
+    detokenizer_init(&d);
+    _Static_assert(sizeof(d.pending) == sizeof(s->pending), "celer_text_stream mirrors detokenizer");
+    memcpy(d.pending, s->pending, sizeof(d.pending));
+    d.n_pending = s->n_pending;
+    size_t n = detokenizer_push(&d, m->tok, token, out, out_cap);
+    memcpy(s->pending, d.pending, sizeof(s->pending));
+    s->n_pending = d.n_pending;
+    return n;
+}
+
+size_t celer_text_stream_flush(celer_text_stream *s, char *out, size_t out_cap) {
+    CHECK(s->n_pending <= out_cap);
+    size_t n = s->n_pending;
+    memcpy(out, s->pending, n);
+    s->n_pending = 0;
+    return n;
+}
 
 celer_status celer_chat_render(const celer_model *m, const char *template_name, const celer_chat_message *msgs, size_t n,
                                bool add_assistant, char **out, celer_error *err) {
@@ -261,6 +284,16 @@ const float *celer_get_logits(const celer_context *ctx, int32_t i) {
 
 int32_t celer_seq_len(const celer_context *ctx, int32_t seq) { return kv_cache_seq_len(ctx->kv, seq); }
 void celer_seq_truncate(celer_context *ctx, int32_t seq, int32_t n) { kv_cache_seq_truncate(ctx->kv, seq, n); }
+int32_t celer_context_n_seq_max(const celer_context *ctx) { return kv_cache_n_seq_max(ctx->kv); }
+
+void celer_kv_get_stats(const celer_context *ctx, celer_kv_stats *out) {
+    *out = (celer_kv_stats){.block_size = KV_BLOCK_SIZE, .n_blocks = kv_cache_total_blocks(ctx->kv),
+                            .n_free = kv_cache_free_blocks(ctx->kv)};
+}
+
+int32_t celer_seq_blocks(const celer_context *ctx, int32_t seq) {
+    return (kv_cache_seq_len(ctx->kv, seq) + KV_BLOCK_SIZE - 1) / KV_BLOCK_SIZE;
+}
 
 /* ---- generation ---- */
 
