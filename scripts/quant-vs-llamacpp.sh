@@ -6,8 +6,8 @@
 #   1. ref       the reference: the source model's weights as F32 (celer quantize f32)
 #   2. llama     llama-imatrix on the calibration text, then llama-quantize --imatrix to
 #                each of llama.cpp's mixes and types ($LLAMA_TYPES)
-#   3. celer     celer quantize --max-size <each llama file's size> (same calibration text),
-#                plus $CELER_BPW targets
+#   3. celer     celer quantize --max-size <each llama file's size> (same calibration text,
+#                measured once and saved with --save-stats), plus $CELER_BPW targets
 #   4. eval      every file against the reference with llama-perplexity --kl-divergence
 #                (an independent implementation) on $CHUNKS chunks of wiki.test.raw, ctx 512
 #   5. table     docs/quant-results.tsv-style table on stdout and $OUT/results.tsv
@@ -28,7 +28,7 @@ BIN=${LLAMACPP_BIN:-$HOME/.cache/celer/llama.cpp/build/bin}
 # llama.cpp's mixes, and (pure-*) one type for every tensor, the embedding and head too
 LLAMA_TYPES=${LLAMA_TYPES:-"Q2_K Q3_K_S Q3_K_M Q3_K_L Q4_K_S Q4_K_M Q5_K_S Q5_K_M Q6_K Q8_0 IQ4_NL IQ4_XS Q4_0 Q4_1 Q5_0 Q5_1
     pure-Q4_0 pure-IQ4_NL pure-Q4_1 pure-Q5_0 pure-Q5_1 pure-Q8_0"}
-CELER_BPW=${CELER_BPW:-""}
+CELER_BPW=${CELER_BPW:-"4.5 4.75 5.0 5.25"}
 CELER=${CELER:-build/celer}
 mkdir -p "$OUT"
 say() { echo "quant-vs-llamacpp: $*" >&2; }
@@ -62,20 +62,28 @@ if want llama; then
 fi
 
 if want celer; then
-    for f in "$OUT"/llama-*.gguf; do
+    # one calibration and measurement (saved), then a plan per size
+    stats=$OUT/celer-stats.gguf
+    measure() { if [ -f "$stats" ]; then echo --load-stats "$stats"; else echo -f "$CALIB" --save-stats "$stats"; fi; }
+    declare -A seen=()
+    for f in $(ls -S -r "$OUT"/llama-*.gguf); do
         t=$(basename "$f" .gguf); t=${t#llama-}
+        size=$(stat -c %s "$f")
+        [ -n "${seen[$size]:-}" ] && continue
+        seen[$size]=1
         c=$OUT/celer-at-$t.gguf
         [ -f "$c" ] && continue
-        size=$(stat -c %s "$f")
         say "celer quantize --max-size $size (the size of llama.cpp's $t)"
-        "$CELER" quantize -m "$SRC" -o "$c" --max-size "$size" -f "$CALIB" -t "$THREADS" >"$OUT/celer-at-$t.log" 2>&1 ||
+        # shellcheck disable=SC2046
+        "$CELER" quantize -m "$SRC" -o "$c" --max-size "$size" $(measure) -t "$THREADS" >"$OUT/celer-at-$t.log" 2>&1 ||
             say "celer at $t: $(tail -1 "$OUT/celer-at-$t.log")"
     done
     for b in $CELER_BPW; do
         c=$OUT/celer-$b.gguf
         [ -f "$c" ] && continue
         say "celer quantize --target-bpw $b"
-        "$CELER" quantize -m "$SRC" -o "$c" --target-bpw "$b" -f "$CALIB" -t "$THREADS" >"$OUT/celer-$b.log" 2>&1 ||
+        # shellcheck disable=SC2046
+        "$CELER" quantize -m "$SRC" -o "$c" --target-bpw "$b" $(measure) -t "$THREADS" >"$OUT/celer-$b.log" 2>&1 ||
             say "celer at $b bpw: $(tail -1 "$OUT/celer-$b.log")"
     done
 fi

@@ -19,7 +19,7 @@
 #define MAX_PINS 64
 
 typedef struct {
-    const char *model_path, *out_path, *calib_path, *plan_path, *report_path;
+    const char *model_path, *out_path, *calib_path, *plan_path, *report_path, *save_stats, *load_stats;
     uint32_t uniform_type; /* 0 = none (F32 cannot be a target here) */
     bool has_uniform;
     double target_bpw;     /* 0 = not given */
@@ -68,6 +68,9 @@ static void quantize_usage(FILE *out) {
             "      --kl-chunks N      of those, chunks whose logits the KL is measured on (default: 2)\n"
             "      --kl-evals N       tensors whose KL is measured end to end, spread over classes and\n"
             "                         depth; -1 = every tensor, 0 = none (default: 64)\n"
+            "      --save-stats FILE  keep the measurements (importances, errors, KL scales) in FILE\n"
+            "      --load-stats FILE  plan from measurements saved by --save-stats for the same\n"
+            "                         model instead of calibrating again (-f not needed)\n"
             "      --plan FILE        the plan as JSON (default: OUT.plan.json)\n"
             "      --report FILE      the HTML report (default: OUT.report.html)\n"
             "      --dry-run          plan and report only, no GGUF written\n"
@@ -139,7 +142,8 @@ static int quantize_parse(int argc, char **argv, quantize_options *o) {
         }
         static const char *const with_value[] = {"-m", "--model", "-o", "--output", "--target-bpw", "--max-size", "--kv-ctx",
                                                  "--tensor-type", "--types", "-f", "--calib", "-c", "--ctx-size", "--calib-chunks",
-                                                 "--kl-chunks", "--kl-evals", "--plan", "--report", "-t", "--threads"};
+                                                 "--kl-chunks", "--kl-evals", "--plan", "--report", "-t", "--threads",
+                                                 "--save-stats", "--load-stats"};
         bool known = false;
         for (size_t k = 0; k < sizeof(with_value) / sizeof(with_value[0]); k++) known = known || !strcmp(a, with_value[k]);
         if (!known) {
@@ -152,6 +156,8 @@ static int quantize_parse(int argc, char **argv, quantize_options *o) {
         else if (!strcmp(a, "-o") || !strcmp(a, "--output")) o->out_path = v;
         else if (!strcmp(a, "-f") || !strcmp(a, "--calib")) o->calib_path = v;
         else if (!strcmp(a, "--plan")) o->plan_path = v;
+        else if (!strcmp(a, "--save-stats")) o->save_stats = v;
+        else if (!strcmp(a, "--load-stats")) o->load_stats = v;
         else if (!strcmp(a, "--report")) o->report_path = v;
         else if (!strcmp(a, "--target-bpw")) {
             float x;
@@ -209,7 +215,11 @@ static int quantize_parse(int argc, char **argv, quantize_options *o) {
         fprintf(stderr, "celer quantize: no output: pass -o FILE\n");
         return 2;
     }
-    if (!o->has_uniform && !o->calib_path) {
+    if (o->load_stats && o->calib_path) {
+        fprintf(stderr, "celer quantize: --load-stats replaces calibration: drop -f\n");
+        return 2;
+    }
+    if (!o->has_uniform && !o->calib_path && !o->load_stats) {
         fprintf(stderr, "celer quantize: a budget needs calibration text: pass --calib FILE (e.g. wiki.valid.raw; never your evaluation text)\n");
         return 2;
     }
@@ -266,6 +276,7 @@ static int run_quantize(quantize_options *o) {
         }
     for (int i = 0; i < o->n_pins; i++)
         if (qz_pin(&s, o->pin_re[i], o->pin_type[i], &err) != CELER_OK) goto fail;
+    if (o->load_stats && qz_load_stats(&s, o->load_stats, &err) != CELER_OK) goto fail;
     if (o->calib_path) {
         size_t len = 0, n_tokens = 0;
         if (!(text = cli_read_file("quantize", o->calib_path, &len))) goto done;
@@ -310,7 +321,11 @@ static int run_quantize(quantize_options *o) {
                             kv ? ", plus the KV cache" : "");
             goto fail;
         }
-        if (qz_measure(&s, o->kl_evals < 0 ? s.n : o->kl_evals, &err) != CELER_OK) goto fail;
+        if (!o->load_stats && qz_measure(&s, o->kl_evals < 0 ? s.n : o->kl_evals, &err) != CELER_OK) goto fail;
+        if (o->save_stats) {
+            if (qz_save_stats(&s, o->save_stats, &err) != CELER_OK) goto fail;
+            fprintf(stderr, "celer quantize: measurements saved to %s\n", o->save_stats);
+        }
         if (qz_plan(&s, file_bytes - overhead, &err) != CELER_OK) goto fail;
     }
     print_summary(&s, s.n_params);

@@ -11,9 +11,9 @@
 #include "quant/quantize.h"
 #include "quantize/qrun.h"
 
-/* celer's candidates, most bits per weight first. 20 is IQ4_NL. */
+/* celer's candidates, most bits per weight first. */
 static const uint32_t default_types[] = {QUANT_Q8_0, QUANT_Q6_K, QUANT_Q5_1, QUANT_Q5_K, QUANT_Q5_0, QUANT_Q4_1,
-                                         QUANT_Q4_K, 20,         QUANT_Q4_0, QUANT_Q3_K, QUANT_Q2_K};
+                                         QUANT_Q4_K, QUANT_IQ4_NL, QUANT_Q4_0, QUANT_Q3_K, QUANT_Q2_K};
 
 static double bits_per_weight(uint32_t type) {
     const quant_traits *tr = quant_get_traits(type);

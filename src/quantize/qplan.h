@@ -108,6 +108,12 @@ void qz_progress(const qz_state *s, const char *what, int done, int total, const
 /* t's source weights quantized to type with its importance (malloc'd), NULL on error. */
 void *qz_quantize_tensor(const qz_tensor *t, uint32_t type, threadpool *pool, celer_error *err);
 
+/* The measurements (importances, every candidate's error, the KL scales) as a GGUF file,
+ * and back: other budgets planned without calibrating again. Loading fails if a current
+ * candidate has no measurement. */
+celer_status qz_save_stats(const qz_state *s, const char *path, celer_error *err);
+celer_status qz_load_stats(qz_state *s, const char *path, celer_error *err);
+
 /* Quantizes to the plan and writes path (via path.tmp). plan_json goes into the
  * metadata as celer.quantize.plan. */
 celer_status qz_write(qz_state *s, const char *path, const char *plan_json, celer_error *err);

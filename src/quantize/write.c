@@ -254,3 +254,114 @@ celer_status qz_report_html(const qz_state *s, const char *target, const char *p
     free(b.p);
     return st;
 }
+
+/* ---- measured statistics, to plan other budgets without measuring again ---- */
+
+celer_status qz_save_stats(const qz_state *s, const char *path, celer_error *err) {
+    gguf_writer *w = gguf_writer_new();
+    if (!w) return celer_error_set(err, CELER_ERR_NOMEM, "out of memory");
+    celer_status st = gguf_writer_set_str(w, "general.architecture", "celer-quantize-stats", err);
+    if (st == CELER_OK) st = gguf_writer_set_u32(w, "celer.stats.n_tensors", (uint32_t)s->n, err);
+    for (int i = 0; st == CELER_OK && i < s->n; i++) {
+        const qz_tensor *t = &s->t[i];
+        char key[256];
+        uint32_t types[QZ_MAX_CAND];
+        for (int j = 0; j < t->n_cand; j++) types[j] = t->cand[j];
+        snprintf(key, sizeof(key), "celer.stats.%s.types", t->name);
+        st = gguf_writer_set_arr(w, key, GGUF_TYPE_UINT32, types, (uint64_t)t->n_cand, err);
+        snprintf(key, sizeof(key), "celer.stats.%s.err", t->name);
+        if (st == CELER_OK) st = gguf_writer_set_arr(w, key, GGUF_TYPE_FLOAT64, t->cand_err, (uint64_t)t->n_cand, err);
+        double scale[3] = {t->scale, t->scale_measured ? 1.0 : 0.0, t->probe_kl};
+        snprintf(key, sizeof(key), "celer.stats.%s.scale", t->name);
+        if (st == CELER_OK) st = gguf_writer_set_arr(w, key, GGUF_TYPE_FLOAT64, scale, 3, err);
+        snprintf(key, sizeof(key), "celer.stats.%s.probe_type", t->name);
+        if (st == CELER_OK) st = gguf_writer_set_u32(w, key, t->probe_type, err);
+        if (st == CELER_OK && t->imp) {
+            snprintf(key, sizeof(key), "imp.%s", t->name);
+            int64_t ne[1] = {t->n_cols};
+            st = gguf_writer_add_tensor(w, key, QUANT_F32, 1, ne, t->imp, err);
+        }
+    }
+    if (st == CELER_OK) st = gguf_writer_write(w, path, err);
+    gguf_writer_free(w);
+    return st;
+}
+
+celer_status qz_load_stats(qz_state *s, const char *path, celer_error *err) {
+    gguf_file *f = NULL;
+    celer_status st = gguf_open(path, &f, err);
+    if (st != CELER_OK) return st;
+    uint32_t n = 0;
+    if (gguf_get_u32(f, "celer.stats.n_tensors", &n, err) != CELER_OK || (int)n != s->n) {
+        gguf_close(f);
+        return celer_error_set(err, CELER_ERR_INVALID_ARG, "%s: statistics of another model (%u tensors, this one has %d)", path, n,
+                               s->n);
+    }
+    size_t imp_total = 0;
+    for (int i = 0; i < s->n; i++) imp_total += (size_t)s->t[i].n_cols;
+    free(s->imp_store);
+    s->imp_store = malloc(imp_total * sizeof(float));
+    if (!s->imp_store) {
+        gguf_close(f);
+        return celer_error_set(err, CELER_ERR_NOMEM, "out of memory");
+    }
+    size_t off = 0;
+    for (int i = 0; st == CELER_OK && i < s->n; i++) {
+        qz_tensor *t = &s->t[i];
+        char key[256];
+        const gguf_value *types = NULL, *errs = NULL, *scale = NULL;
+        snprintf(key, sizeof(key), "celer.stats.%s.types", t->name);
+        st = gguf_get_arr(f, key, GGUF_TYPE_UINT32, &types, err);
+        snprintf(key, sizeof(key), "celer.stats.%s.err", t->name);
+        if (st == CELER_OK) st = gguf_get_arr(f, key, GGUF_TYPE_FLOAT64, &errs, err);
+        snprintf(key, sizeof(key), "celer.stats.%s.scale", t->name);
+        if (st == CELER_OK) st = gguf_get_arr(f, key, GGUF_TYPE_FLOAT64, &scale, err);
+        if (st != CELER_OK) {
+            st = celer_error_set(err, CELER_ERR_FORMAT, "%s: no statistics for %s", path, t->name);
+            break;
+        }
+        if (types->n != errs->n || scale->n != 3) {
+            st = celer_error_set(err, CELER_ERR_FORMAT, "%s: statistics of %s are malformed", path, t->name);
+            break;
+        }
+        /* every current candidate needs its measured error */
+        for (int j = 0; j < t->n_cand && st == CELER_OK; j++) {
+            bool found = false;
+            for (uint64_t k = 0; k < types->n; k++) {
+                uint32_t ty;
+                double e;
+                memcpy(&ty, (const char *)types->data + 4 * k, 4);
+                memcpy(&e, (const char *)errs->data + 8 * k, 8);
+                if (ty == t->cand[j]) {
+                    t->cand_err[j] = isfinite(e) && e >= 0.0 ? e : 0.0;
+                    found = true;
+                }
+            }
+            if (!found)
+                st = celer_error_set(err, CELER_ERR_INVALID_ARG, "%s: no measurement of %s as %s: measure again without --load-stats", path,
+                                     t->name, quant_type_name(t->cand[j]));
+        }
+        double sc[3];
+        memcpy(sc, scale->data, sizeof(sc));
+        t->scale = isfinite(sc[0]) && sc[0] >= 0.0 ? sc[0] : 0.0;
+        t->scale_measured = sc[1] != 0.0;
+        t->probe_kl = sc[2];
+        snprintf(key, sizeof(key), "celer.stats.%s.probe_type", t->name);
+        gguf_get_u32(f, key, &t->probe_type, NULL);
+        for (int j = 0; j < t->n_cand; j++) t->cand_cost[j] = t->scale * t->cand_err[j];
+        snprintf(key, sizeof(key), "imp.%s", t->name);
+        const gguf_tensor *g = gguf_find_tensor(f, key);
+        t->imp = NULL;
+        if (g) {
+            if (g->type != QUANT_F32 || g->ne[0] != t->n_cols || g->ne[1] != 1) {
+                st = celer_error_set(err, CELER_ERR_FORMAT, "%s: %s has the wrong shape or type", path, key);
+                break;
+            }
+            memcpy(s->imp_store + off, g->data, (size_t)t->n_cols * sizeof(float));
+            t->imp = s->imp_store + off;
+            off += (size_t)t->n_cols;
+        }
+    }
+    gguf_close(f);
+    return st;
+}
