@@ -25,9 +25,11 @@ TEST=${TEST:-../shared/data/wiki.test.raw}
 THREADS=${THREADS:-$(nproc)}
 SRC=${SRC:-models/SmolLM2-135M-Instruct.Q4_1.gguf}
 BIN=${LLAMACPP_BIN:-$HOME/.cache/celer/llama.cpp/build/bin}
-# llama.cpp's mixes, and (pure-*) one type for every tensor, the embedding and head too
+# llama.cpp's mixes; (pure-*) one type for every tensor, the embedding and head too; and
+# (emb4-*) a mix with the (tied) embedding and head in IQ4_NL, llama.cpp's way to a file
+# smaller than its mixes give this model
 LLAMA_TYPES=${LLAMA_TYPES:-"Q2_K Q3_K_S Q3_K_M Q3_K_L Q4_K_S Q4_K_M Q5_K_S Q5_K_M Q6_K Q8_0 IQ4_NL IQ4_XS Q4_0 Q4_1 Q5_0 Q5_1
-    pure-Q4_0 pure-IQ4_NL pure-Q4_1 pure-Q5_0 pure-Q5_1 pure-Q8_0"}
+    pure-Q4_0 pure-IQ4_NL pure-Q4_1 pure-Q5_0 pure-Q5_1 pure-Q8_0 emb4-Q2_K emb4-Q3_K_M emb4-Q4_K_M emb4-Q5_K_M"}
 CELER_BPW=${CELER_BPW:-"4.5 4.75 5.0 5.25"}
 CELER=${CELER:-build/celer}
 mkdir -p "$OUT"
@@ -55,9 +57,12 @@ if want llama; then
         f=$OUT/llama-$t.gguf
         [ -f "$f" ] && continue
         say "llama-quantize $t"
-        pure=()
-        [ "${t#pure-}" != "$t" ] && pure=(--pure)
-        "$BIN/llama-quantize" "${pure[@]}" --imatrix "$OUT/imatrix.gguf" "$REF" "$f" "${t#pure-}" "$THREADS" >"$OUT/llama-$t.log" 2>&1
+        extra=()
+        [ "${t#pure-}" != "$t" ] && extra=(--pure)
+        [ "${t#emb4-}" != "$t" ] && extra=(--token-embedding-type iq4_nl --output-tensor-type iq4_nl)
+        base=${t#pure-}
+        base=${base#emb4-}
+        "$BIN/llama-quantize" "${extra[@]}" --imatrix "$OUT/imatrix.gguf" "$REF" "$f" "$base" "$THREADS" >"$OUT/llama-$t.log" 2>&1
     done
 fi
 
