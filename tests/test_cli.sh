@@ -225,10 +225,11 @@ print("csv ok:", ",".join(list(rows[0])[:6]))'
         { failed=$((failed + 1)); echo "FAIL quantize-disk-full-files: a failed write left a file behind" >&2; }
     # a real plan with tiny settings, the model it writes, and KL against the source
     expect quantize-plan 0 "wrote .*bits per weight" -- "$celer" quantize "${q[@]}" -o "$tmp/q.gguf" --target-bpw 5.2 -f "$calib" \
-        -c 64 --calib-chunks 2 --kl-chunks 1 --kl-evals 2 --tensor-type 'attn_v=q8_0' --save-stats "$tmp/stats.gguf"
+        -c 64 --calib-chunks 2 --kl-chunks 1 --kl-evals 2 --types q8_0,q5_0,q4_1,iq4_nl,q4_K --tensor-type 'attn_v=q8_0' \
+        --save-stats "$tmp/stats.gguf"
     expect quantize-load-stats 0 "wrote .*bits per weight" -- "$celer" quantize "${q[@]}" -o "$tmp/q2.gguf" --target-bpw 5.6 \
-        --load-stats "$tmp/stats.gguf" --tensor-type 'attn_v=q8_0'
-    expect quantize-load-stats-missing 1 "no measurement of blk.0.attn_v.weight as q5_1" -- \
+        --load-stats "$tmp/stats.gguf" --types q8_0,q5_0,q4_1,iq4_nl,q4_K --tensor-type 'attn_v=q8_0'
+    expect quantize-load-stats-missing 1 "no measurement of [a-z0-9_.]+ as q5_1: measure again" -- \
         "$celer" quantize "${q[@]}" -o "$tmp/q2.gguf" --target-bpw 5.6 --load-stats "$tmp/stats.gguf"
     expect quantize-load-stats-calib 2 "drop -f" -- "$celer" quantize "${q[@]}" -o "$tmp/q2.gguf" --target-bpw 5.6 --load-stats "$tmp/stats.gguf" -f "$calib"
     expect quantize-load-stats-bad 1 "statistics of another model|cannot|not a GGUF|bad magic|too small" -- \
