@@ -12,8 +12,10 @@
  * weighted error is never above that of the traits table's reference quantizer.
  *
  * Weights: importances given, w_j = imp_j sqrt(sigma^2 + x_j^2) (sigma^2 the row's mean
- * square: a column counts by its importance, a large weight within it somewhat more);
- * without, w_j = 1, the plain squared error.
+ * square: a column counts by its importance, a large weight within it somewhat more),
+ * plus a millionth of the block's mean weight, so that columns of zero importance are
+ * still quantized sensibly (and grid-exact data comes back exactly there too); without,
+ * w_j = 1, the plain squared error.
  * Tests: tests/test_quantize.c. */
 #include "quant/quantize.h"
 
@@ -305,20 +307,23 @@ celer_status quant_quantize(uint32_t type, const float *src, void *dst, int64_t 
                 return celer_error_set(err, CELER_ERR_INVALID_ARG, "quantize %s: importance of column %" PRId64 " is %g (must be finite and >= 0)",
                                        tr->name, j, (double)imp[j]);
     const row_fn row = writers[wi].row;
+    if (row) /* all rows checked first: a refused call writes nothing */
+        for (int64_t r = 0; r < nrows; r++) {
+            const float *x = src + r * n_per_row;
+            const int64_t bad = first_not_finite(x, n_per_row);
+            if (bad >= 0)
+                return celer_error_set(err, CELER_ERR_INVALID_ARG, "quantize %s: row %" PRId64 " column %" PRId64 " is %g (must be finite)",
+                                       tr->name, r, bad, (double)x[bad]);
+        }
     quantize_ctx ctx;
     if (type == QUANT_IQ4_NL) iq4_nl_table_init(&ctx.iq4_nl);
     for (int64_t r = 0; r < nrows; r++) {
         const float *x = src + r * n_per_row;
         void *y = (char *)dst + (size_t)r * row_bytes;
-        if (!row) {
+        if (row)
+            row(x, imp, n_per_row, y, &ctx);
+        else
             tr->quantize_row(x, y, n_per_row);
-            continue;
-        }
-        const int64_t bad = first_not_finite(x, n_per_row);
-        if (bad >= 0)
-            return celer_error_set(err, CELER_ERR_INVALID_ARG, "quantize %s: row %" PRId64 " column %" PRId64 " is %g (must be finite)", tr->name,
-                                   r, bad, (double)x[bad]);
-        row(x, imp, n_per_row, y, &ctx);
     }
     return CELER_OK;
 }

@@ -347,30 +347,40 @@ fit_affine fit_with_min(const float *x_in, const float *w_in, int n, int qmax, i
     return best;
 }
 
-int grid_with_min(const float *x, int n, int qmax, int nonpositive_min, fit_affine *out, int cap) {
+int grid_anchors_with_min(const float *x, int n, int qmax, int nonpositive_min, grid_anchor out[3]) {
     float lo = x[0], hi = x[0];
     for (int i = 1; i < n; i++) lo = x[i] < lo ? x[i] : lo, hi = x[i] > hi ? x[i] : hi;
     int count = 0;
-    /* anchors: the block's min at some level j, or (for m <= 0) zero at level 0 */
-    for (int anchor = 0; anchor < 2; anchor++) {
-        const float base = anchor == 0 ? lo : 0.0f;
-        if (anchor == 1 && (!nonpositive_min || lo < 0.0f)) break;
-        if (hi <= base) continue;
+    for (int anchor = 0; anchor < 3; anchor++) {
+        if (anchor == 1 && (!nonpositive_min || lo < 0.0f)) continue;
+        if (anchor == 2 && nonpositive_min) continue;
+        const float base = anchor == 0 ? lo : anchor == 1 ? 0.0f : hi, range = anchor == 2 ? hi - lo : hi - base;
+        if (!(range > 0.0f)) continue;
         float shifted[QK_K];
         for (int i = 0; i < n; i++) shifted[i] = x[i] - base;
-        for (int t = 1; t <= qmax && count < cap; t++) {
-            const float is = (float)t / (hi - base);
-            if (!on_grid(shifted, n, is)) continue;
-            const float s = (hi - base) / (float)t;
-            /* the min element at level j: m = base - j s, any j that keeps the top level <= qmax */
+        grid_anchor a = {base, range, anchor == 2 ? -1.0f : 1.0f, anchor != 1, 0};
+        for (int t = 1; t <= qmax && t <= 32; t++)
+            if (on_grid(shifted, n, (float)t / range)) a.spans |= 1u << (t - 1);
+        if (a.spans) out[count++] = a;
+    }
+    return count;
+}
+
+int grid_with_min(const float *x, int n, int qmax, int nonpositive_min, fit_affine *out, int cap) {
+    grid_anchor a[3];
+    const int na = grid_anchors_with_min(x, n, qmax, nonpositive_min, a);
+    int count = 0;
+    for (int k = 0; k < na; k++)
+        for (int t = 1; t <= qmax && t <= 32; t++) {
+            if (!(a[k].spans >> (t - 1) & 1)) continue;
+            const float s = a[k].sign * a[k].range / (float)t;
             for (int j = 0; j + t <= qmax && count < cap; j++) {
-                const float m = base - (float)j * s;
+                const float m = a[k].base - (float)j * s;
                 if (nonpositive_min && m > 0.0f) continue;
-                if (anchor == 1 && j > 0) break;
                 out[count++] = (fit_affine){s, m};
+                if (!a[k].shifts) break;
             }
         }
-    }
     return count;
 }
 
@@ -539,6 +549,8 @@ void block_weights(const float *x, const float *imp, int n, float sigma2, float 
         for (int i = 0; i < n; i++) w[i] = 1.0f;
         return;
     }
+    const float floor_w = (float)(total / n * 1e-6);
+    for (int i = 0; i < n; i++) w[i] += floor_w;
     float wmax = 0.0f;
     for (int i = 0; i < n; i++) wmax = w[i] > wmax ? w[i] : wmax;
     int e;

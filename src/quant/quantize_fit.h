@@ -86,7 +86,23 @@ typedef struct {
 /* Best scale and min (min <= 0 if nonpositive_min); q (n) receives the levels. */
 fit_affine fit_with_min(const float *x, const float *w, int n, int qmax, int nonpositive_min, const fit_window *win, uint8_t *q);
 
-/* Grid-exact (scale, min) pairs, at most cap; returns how many. */
+/* The grid-exact forms of a block with a min, by anchor: the block's min at level j with a
+ * positive scale (base = the min), zero at level 0 (for m <= 0, when no value is
+ * negative; base = 0), or the block's max at level j with a negative scale (a free min;
+ * base = the max). For each, spans has bit t - 1 set when the block lies on the grid of
+ * step range / t (t levels from the anchor to the other end); then every
+ * (scale, min) = (+-range / t, base - j scale), j = 0 .. qmax - t (j = 0 for zero), fits
+ * exactly. Returns how many anchors have a span (at most 3). */
+typedef struct {
+    float base, range;
+    float sign;     /* of the scale */
+    int shifts;     /* whether j may be above 0 */
+    uint32_t spans; /* bit t - 1: span t fits */
+} grid_anchor;
+
+int grid_anchors_with_min(const float *x, int n, int qmax, int nonpositive_min, grid_anchor out[3]);
+
+/* The (scale, min) pairs of grid_anchors_with_min, at most cap, coarsest grids first. */
 int grid_with_min(const float *x, int n, int qmax, int nonpositive_min, fit_affine *out, int cap);
 
 /* Weighted error of y = (float)q s + m, q the nearest level (s, m as decoded), and those
@@ -136,9 +152,10 @@ typedef struct {
 /* Mean square of a row (the sigma^2 of the weights below). */
 float row_mean_square(const float *x, int64_t n);
 
-/* Weights of a block of n <= 256 values: imp_i sqrt(sigma2 + x_i^2) with importances, 1
- * without; uniform where the importances of the whole block are zero. Scaled by a power
- * of two so that the largest is in [0.5, 1) (only their ratios matter). */
+/* Weights of a block of n <= 256 values: imp_i sqrt(sigma2 + x_i^2) plus a millionth of
+ * their mean with importances, 1 without; uniform where the importances of the whole block
+ * are zero. Scaled by a power of two so that the largest is in [0.5, 1) (only their
+ * ratios matter). */
 void block_weights(const float *x, const float *imp, int n, float sigma2, float *w);
 
 /* K-quant rows (quantize_k.c): n a multiple of 256, x finite, imp (n) or NULL. */
