@@ -69,7 +69,7 @@ static uint16_t choose_symmetric(const float *x, const float *w, const symmetric
 static uint16_t fit_block_symmetric(const float *x, const float *w, const symmetric_type *t, int8_t *q) {
     float cand[MAX_CANDIDATES];
     int n = 0;
-    cand[n++] = fit_symmetric(x, w, QK8_0, t->qmin, t->qmax, &t->window, q);
+    cand[n++] = fit_symmetric(x, w, QK8_0, t->qmin, t->qmax, &t->window, NULL);
     float amax = 0.0f, extreme = 0.0f;
     for (int i = 0; i < QK8_0; i++)
         if (fabsf(x[i]) > amax) amax = fabsf(x[i]), extreme = x[i];
@@ -112,7 +112,7 @@ static void block_q8_0_search(const float *x, const float *w, const quantize_ctx
 
 /* ---------------------------------------------------------------- IQ4_NL */
 
-static const fit_window window_iq4_nl = {16.0f, 8.0f, 1.0f, 2};
+static const fit_window window_iq4_nl = {24.0f, 12.0f, 1.0f, 2};
 
 static void block_iq4_nl_search(const float *x, const float *w, const quantize_ctx *ctx, void *dst) {
     block_iq4_nl *y = dst;
@@ -120,7 +120,7 @@ static void block_iq4_nl_search(const float *x, const float *w, const quantize_c
     uint8_t q[QK4_NL];
     float cand[MAX_CANDIDATES];
     int n = 0;
-    cand[n++] = fit_iq4_nl(t, x, w, QK4_NL, &window_iq4_nl, q);
+    cand[n++] = fit_iq4_nl(t, x, w, QK4_NL, &window_iq4_nl, NULL);
     float amax = 0.0f, extreme = 0.0f;
     for (int i = 0; i < QK4_NL; i++)
         if (fabsf(x[i]) > amax) amax = fabsf(x[i]), extreme = x[i];
@@ -167,7 +167,7 @@ static float error_min_pair(const float *x, const float *w, int qmax, uint16_t h
 static void fit_block_with_min(const float *x, const float *w, int qmax, const fit_window *win, uint16_t *hs, uint16_t *hm, uint8_t *q) {
     fit_affine cand[MAX_CANDIDATES];
     int n = 0;
-    cand[n++] = fit_with_min(x, w, QK4_1, qmax, 0, win, q);
+    cand[n++] = fit_with_min(x, w, QK4_1, qmax, 0, win, NULL);
     float lo = x[0], hi = x[0];
     for (int i = 1; i < QK4_1; i++) lo = x[i] < lo ? x[i] : lo, hi = x[i] > hi ? x[i] : hi;
     cand[n++] = (fit_affine){(hi - lo) / (float)qmax, lo};

@@ -66,7 +66,7 @@ typedef struct {
 
 /* ---- symmetric linear grid: y = s q, q in [qmin, qmax] (qmin < 0 < qmax) ---- */
 
-/* Best scale (0 for an all-zero block); q (n) receives its levels. */
+/* Best scale (0 for an all-zero block); q (n) receives its levels unless NULL. */
 float fit_symmetric(const float *x, const float *w, int n, int qmin, int qmax, const fit_window *win, int8_t *q);
 
 /* Grid-exact scales of a block, at most cap of them, largest step first; returns how many. */
@@ -83,7 +83,7 @@ typedef struct {
     float scale, min;
 } fit_affine;
 
-/* Best scale and min (min <= 0 if nonpositive_min); q (n) receives the levels. */
+/* Best scale and min (min <= 0 if nonpositive_min); q (n) receives the levels unless NULL. */
 fit_affine fit_with_min(const float *x, const float *w, int n, int qmax, int nonpositive_min, const fit_window *win, uint8_t *q);
 
 /* The grid-exact forms of a block with a min, by anchor: the block's min at level j with a

@@ -11,10 +11,12 @@
  *      fit of the scales, each weighted by how much the sub-block's error grows with its
  *      scale's error (sum w q^2 for a scale, sum w for a min); the grid-exact d are
  *      offered too; the fp16 value and its two neighbours are ranked by that proxy;
- *   3. with d and dmin fixed, each sub-block tries its integer scale (and min) and the
- *      ones next to it, every element on its nearest level, and keeps the lowest error;
- *   4. d and dmin are refitted by least squares on all the integers chosen, and step 3
- *      is run again; the better of the two is kept.
+ *   3. with d and dmin fixed, each sub-block tries its integer scale (and min) and those
+ *      up to NEAR away, every element on its nearest level, and keeps the lowest error;
+ *   4. d and dmin are refitted by least squares on all the integers chosen and step 3 is
+ *      run again, while the error falls (at most REFITS rounds);
+ *   5. if every sub-block lies exactly on a grid, the grid-exact super-block is searched
+ *      (see exact_super_scale) and kept if better.
  * Errors are measured on the values as the dequantizer computes them (d sc in float,
  * then times q, minus dmin m).
  * Tests: tests/test_quantize.c. */
@@ -28,7 +30,8 @@
 
 #define H2F celer_fp16_to_fp32
 
-enum { MAX_SUB = 16, MAX_SCALE_CANDIDATES = 72, REFITS = 2 };
+/* REFITS: rounds of step 4; NEAR: how far the integer scales (and mins) of step 3 reach */
+enum { MAX_SUB = 16, MAX_SCALE_CANDIDATES = 72, REFITS = 4, NEAR = 2 };
 
 /* Candidates for the super-block scale of values v (n, each with weight W): the
  * symmetric fit of v on integers in [-imax, imax] (imax = the larger magnitude of the
@@ -171,8 +174,8 @@ static void choose_integers_min(const float *x, const float *w, const kquant_min
         const int sc0 = round_clamp(scale[j] * id, 0, t->smax), mn0 = round_clamp(min[j] * idmin, 0, t->smax);
         float best = INFINITY;
         s->sc[j] = (uint8_t)sc0, s->mn[j] = (uint8_t)mn0;
-        for (int sc = sc0 - 1; sc <= sc0 + 1; sc++)
-            for (int mn = mn0 - 1; mn <= mn0 + 1; mn++) {
+        for (int sc = sc0 - NEAR; sc <= sc0 + NEAR; sc++)
+            for (int mn = mn0 - NEAR; mn <= mn0 + NEAR; mn++) {
                 if (sc < 0 || sc > t->smax || mn < 0 || mn > t->smax) continue;
                 if ((d == 0.0f && sc != sc0) || (dmin == 0.0f && mn != mn0)) continue;
                 /* y = (d sc) q - dmin mn, as the dequantizer computes it */
@@ -346,7 +349,7 @@ static void choose_integers_sym(const float *x, const float *w, const kquant_sym
         const int sc0 = round_clamp(scale[j] * id, t->smin, t->smax);
         float best = INFINITY;
         s->sc[j] = (int8_t)sc0;
-        for (int sc = sc0 - 1; sc <= sc0 + 1; sc++) {
+        for (int sc = sc0 - NEAR; sc <= sc0 + NEAR; sc++) {
             if (sc < t->smin || sc > t->smax || (d == 0.0f && sc != sc0)) continue;
             const float e = error_symmetric(xj, wj, t->len, t->qmin, t->qmax, d * (float)sc);
             if (e < best) best = e, s->sc[j] = (int8_t)sc;
