@@ -24,6 +24,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -262,6 +263,27 @@ static void test_round_trip_576(void **state) {
         free(y);
     }
     free(x);
+}
+
+/* Values at the ends of float's range (beyond fp16's scales: they saturate) and
+ * subnormals, mixed within blocks, with huge and tiny importances: every type still
+ * succeeds and the block types decode to finite values (F16 and BF16 round as their
+ * conversions do: FLT_MAX to infinity). */
+static void test_extreme_values(void **state) {
+    (void)state;
+    enum { N = 512 };
+    static const float specials[] = {FLT_MAX, -FLT_MAX, 1e30f, -3e20f, 1e-40f, -1e-45f, 0.0f, 65504.0f, 1e-8f, 7.0f};
+    float x[2 * N], imp[N];
+    uint64_t s = 3;
+    for (int i = 0; i < 2 * N; i++) x[i] = specials[lcg_next(&s) % 10] * (i < N ? 1.0f : 1e-3f);
+    for (int j = 0; j < N; j++) imp[j] = j % 3 == 0 ? FLT_MAX : j % 3 == 1 ? 1e-38f : 0.0f;
+    for (size_t t = 0; t < N_TYPES; t++)
+        for (int k = 0; k < 2; k++) {
+            float *y = round_trip(all_types[t], x, 2, N, k ? imp : NULL);
+            for (int i = 0; i < 2 * N && quant_get_traits(all_types[t])->block_size > 1; i++)
+                if (!isfinite(y[i])) fail_msg("%s: %g decodes to %g", quant_type_name(all_types[t]), (double)x[i], (double)y[i]);
+            free(y);
+        }
 }
 
 /* ---- 2. importances ---- */
@@ -543,7 +565,8 @@ static void test_throughput(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_round_trip),  cmocka_unit_test(test_round_trip_576),  cmocka_unit_test(test_importance),
+        cmocka_unit_test(test_round_trip),  cmocka_unit_test(test_round_trip_576),  cmocka_unit_test(test_extreme_values),
+        cmocka_unit_test(test_importance),
         cmocka_unit_test(test_grid_exact),  cmocka_unit_test(test_grid_exact_model_rows), cmocka_unit_test(test_bad_arguments),
         cmocka_unit_test(test_golden),      cmocka_unit_test(test_throughput),
     };
