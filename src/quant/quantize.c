@@ -11,11 +11,11 @@
  * round-to-nearest scale is among the candidates and the levels are then the nearest, the
  * weighted error is never above that of the traits table's reference quantizer.
  *
- * Weights: importances given, w_j = imp_j sqrt(sigma^2 + x_j^2) (sigma^2 the row's mean
- * square: a column counts by its importance, a large weight within it somewhat more),
- * plus a millionth of the block's mean weight, so that columns of zero importance are
- * still quantized sensibly (and grid-exact data comes back exactly there too); without,
- * w_j = 1, the plain squared error.
+ * Weights: importances given, w_j = imp_j plus a millionth of the block's mean, so that
+ * columns of zero importance are still quantized sensibly (and grid-exact data comes back
+ * exactly there too); without, w_j = 1, the plain squared error. imp_j alone did better
+ * than llama.cpp's imp_j sqrt(sigma^2 + x_j^2) and than imp_j (sigma^2 + x_j^2) in
+ * perplexity (docs/quantize.md).
  * Tests: tests/test_quantize.c. */
 #include "quant/quantize.h"
 
@@ -226,10 +226,9 @@ typedef void (*block_fn)(const float *x, const float *w, const quantize_ctx *ctx
 /* A row of 32-element blocks: weights per block, then the type's block quantizer. */
 static void quantize_row_blocks(block_fn fn, size_t block_bytes, const float *x, const float *imp, int64_t n, void *dst,
                                 const quantize_ctx *ctx) {
-    const float sigma2 = imp ? row_mean_square(x, n) : 0.0f;
     float w[32];
     for (int64_t b = 0; b < n / 32; b++) {
-        block_weights(x + 32 * b, imp ? imp + 32 * b : NULL, 32, sigma2, w);
+        block_weights(imp ? imp + 32 * b : NULL, 32, w);
         fn(x + 32 * b, w, ctx, (char *)dst + b * (int64_t)block_bytes);
     }
 }

@@ -6,10 +6,9 @@
  * each block's scale (and minimum, for the types that have one) to minimize
  *     sum_j w_j (x_j - dequant(q)_j)^2
  * where w_j grows with imp[j % n_per_row] (the mean squared input of column j over the
- * calibration text): w_j = imp_j sqrt(sigma^2 + x_j^2), sigma^2 the row's mean square,
- * plus a millionth of the block's mean weight (so zero-importance columns are still
- * quantized sensibly). With imp == NULL every column counts the same (w_j = 1: the plain
- * squared error). The K-quants' sub-block scales are quantized with the weights of their
+ * calibration text): w_j = imp_j plus a millionth of the block's mean (so zero-importance
+ * columns are still quantized sensibly). With imp == NULL every column counts the same
+ * (w_j = 1: the plain squared error). The K-quants' sub-block scales are quantized with the weights of their
  * sub-blocks too.
  *
  * Guarantees (tests/test_quantize.c): for the 32-element types the weighted error of

@@ -511,22 +511,11 @@ void levels_iq4_nl(const iq4_nl_table *t, const float *x, int n, float s, uint8_
 
 /* ---------------------------------------------------------------- weights */
 
-float row_mean_square(const float *x, int64_t n) {
-    double sum = 0.0;
-    for (int64_t i = 0; i < n; i++) sum += (double)x[i] * (double)x[i];
-    const double mean = n > 0 ? sum / (double)n : 0.0;
-    return mean < FLT_MAX ? (float)mean : FLT_MAX;
-}
-
-/* In double, capped at FLT_MAX: huge importances or values must not make infinities. */
-void block_weights(const float *x, const float *imp, int n, float sigma2, float *w) {
+/* imp is finite and >= 0 (quant_quantize checks); the total in double cannot overflow. */
+void block_weights(const float *imp, int n, float *w) {
     double total = 0.0;
     if (imp)
-        for (int i = 0; i < n; i++) {
-            const double v = imp[i] > 0.0f ? (double)imp[i] * sqrt((double)sigma2 + (double)x[i] * (double)x[i]) : 0.0;
-            w[i] = v < FLT_MAX ? (float)v : FLT_MAX;
-            total += w[i];
-        }
+        for (int i = 0; i < n; i++) total += w[i] = imp[i];
     if (!(total > 0.0)) {
         for (int i = 0; i < n; i++) w[i] = 1.0f;
         return;

@@ -149,14 +149,11 @@ typedef struct {
     iq4_nl_table iq4_nl;
 } quantize_ctx;
 
-/* Mean square of a row (the sigma^2 of the weights below). */
-float row_mean_square(const float *x, int64_t n);
-
-/* Weights of a block of n <= 256 values: imp_i sqrt(sigma2 + x_i^2) plus a millionth of
- * their mean with importances, 1 without; uniform where the importances of the whole block
- * are zero. Scaled by a power of two so that the largest is in [0.5, 1) (only their
- * ratios matter). */
-void block_weights(const float *x, const float *imp, int n, float sigma2, float *w);
+/* Weights of a block of n <= 256 values: imp_i plus a millionth of their mean with
+ * importances, 1 without; uniform where the importances of the whole block are zero.
+ * Scaled by a power of two so that the largest is in [0.5, 1) (only their ratios
+ * matter). */
+void block_weights(const float *imp, int n, float *w);
 
 /* K-quant rows (quantize_k.c): n a multiple of 256, x finite, imp (n) or NULL. */
 void quantize_search_q2_K(const float *x, const float *imp, int64_t n, void *dst, const quantize_ctx *ctx);

@@ -513,10 +513,9 @@ static void superblock_q6_K(const float *x, const float *w, void *dst) {
 /* ================================================================ rows */
 
 static void quantize_row_k(superblock_fn fn, size_t block_bytes, const float *x, const float *imp, int64_t n, void *dst) {
-    const float sigma2 = imp ? row_mean_square(x, n) : 0.0f;
     float w[QK_K];
     for (int64_t b = 0; b < n / QK_K; b++) {
-        block_weights(x + b * QK_K, imp ? imp + b * QK_K : NULL, QK_K, sigma2, w); /* one set per super-block */
+        block_weights(imp ? imp + b * QK_K : NULL, QK_K, w); /* one set per super-block */
         fn(x + b * QK_K, w, (char *)dst + b * (int64_t)block_bytes);
     }
 }
