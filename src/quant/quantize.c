@@ -112,7 +112,7 @@ static void block_q8_0_search(const float *x, const float *w, const quantize_ctx
 
 /* ---------------------------------------------------------------- IQ4_NL */
 
-static const fit_window window_iq4_nl = {24.0f, 12.0f, 1.0f, 2};
+static const fit_window window_iq4_nl = {24.0f, 12.0f, 1.0f, 1};
 
 static void block_iq4_nl_search(const float *x, const float *w, const quantize_ctx *ctx, void *dst) {
     block_iq4_nl *y = dst;
