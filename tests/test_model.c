@@ -1,5 +1,6 @@
 /* test_model.c: hyper-parameters and tensor binding on small synthetic GGUF files built
- * with the writer: a valid Llama-shaped model loads; each kind of defect (missing key,
+ * with the writer: a valid Llama-shaped model loads, also with its matrices in a block
+ * type (every weight type celer runs, IQ4_NL included); each kind of defect (missing key,
  * missing tensor, wrong shape, wrong type, unknown architecture, heads that do not
  * divide) is refused with a message that names it. */
 #include <stdarg.h>
@@ -25,6 +26,7 @@ typedef struct {
     const char *f16_tensor;   /* store this tensor as f16 */
     const char *skip_key;     /* leave this metadata key out */
     uint32_t n_head;
+    uint32_t matrix_type;     /* the type of the layers' matrices (0: f32) */
 } variant;
 
 static float zeros[VOCAB * FF * 2];
@@ -33,6 +35,7 @@ static void add(gguf_writer *w, const variant *v, const char *name, int64_t ne0,
     if (v->skip_tensor && !strcmp(name, v->skip_tensor)) return;
     if (v->bad_shape && !strcmp(name, v->bad_shape)) ne1 += 1;
     uint32_t type = v->f16_tensor && !strcmp(name, v->f16_tensor) ? QUANT_F16 : QUANT_F32;
+    if (v->matrix_type && ne1 > 1 && !strncmp(name, "blk.", 4)) type = v->matrix_type; /* zero bytes: zero values */
     int64_t ne[2] = {ne0, ne1};
     assert_int_equal(gguf_writer_add_tensor(w, name, type, ne1 == 1 ? 1 : 2, ne, zeros, NULL), CELER_OK);
 }
@@ -106,6 +109,23 @@ static void test_valid_model(void **state) {
     free(buf);
 }
 
+/* The matrices in each block type the kernels run (zero blocks decode to zeros). */
+static void test_matrix_types(void **state) {
+    (void)state;
+    const uint32_t types[] = {QUANT_F16, QUANT_BF16, QUANT_Q4_0, QUANT_Q4_1, QUANT_Q5_0, QUANT_Q5_1, QUANT_Q8_0, QUANT_IQ4_NL};
+    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+        variant v = {.arch = "llama", .matrix_type = types[i]};
+        model *m = NULL;
+        void *buf = NULL;
+        celer_error err = {0};
+        if (load(&v, &m, &err, &buf) != CELER_OK) fail_msg("%s matrices: %s", quant_type_name(types[i]), err.msg);
+        assert_int_equal(m->layers[1].w_down.type, types[i]);
+        assert_int_equal(m->layers[0].wq.row_bytes, quant_row_size(types[i], EMBD));
+        model_free(m);
+        free(buf);
+    }
+}
+
 static void expect_error(variant v, celer_status want, const char *needle) {
     model *m = NULL;
     void *buf = NULL;
@@ -131,6 +151,7 @@ static void test_defects(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_valid_model),
+        cmocka_unit_test(test_matrix_types),
         cmocka_unit_test(test_defects),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -11,9 +11,11 @@
  * round-to-nearest scale is among the candidates and the levels are then the nearest, the
  * weighted error is never above that of the traits table's reference quantizer.
  *
- * Weights: importances given, w_j = imp_j sqrt(sigma^2 + x_j^2) (sigma^2 the row's mean
- * square: a column counts by its importance, a large weight within it somewhat more);
- * without, w_j = 1, the plain squared error.
+ * Weights: importances given, w_j = imp_j plus a millionth of the block's mean, so that
+ * columns of zero importance are still quantized sensibly (and grid-exact data comes back
+ * exactly there too); without, w_j = 1, the plain squared error. imp_j alone did better
+ * than llama.cpp's imp_j sqrt(sigma^2 + x_j^2) and than imp_j (sigma^2 + x_j^2) in
+ * perplexity (docs/quantize.md).
  * Tests: tests/test_quantize.c. */
 #include "quant/quantize.h"
 
@@ -67,7 +69,7 @@ static uint16_t choose_symmetric(const float *x, const float *w, const symmetric
 static uint16_t fit_block_symmetric(const float *x, const float *w, const symmetric_type *t, int8_t *q) {
     float cand[MAX_CANDIDATES];
     int n = 0;
-    cand[n++] = fit_symmetric(x, w, QK8_0, t->qmin, t->qmax, &t->window, q);
+    cand[n++] = fit_symmetric(x, w, QK8_0, t->qmin, t->qmax, &t->window, NULL);
     float amax = 0.0f, extreme = 0.0f;
     for (int i = 0; i < QK8_0; i++)
         if (fabsf(x[i]) > amax) amax = fabsf(x[i]), extreme = x[i];
@@ -110,7 +112,7 @@ static void block_q8_0_search(const float *x, const float *w, const quantize_ctx
 
 /* ---------------------------------------------------------------- IQ4_NL */
 
-static const fit_window window_iq4_nl = {16.0f, 8.0f, 1.0f, 2};
+static const fit_window window_iq4_nl = {24.0f, 12.0f, 1.0f, 1};
 
 static void block_iq4_nl_search(const float *x, const float *w, const quantize_ctx *ctx, void *dst) {
     block_iq4_nl *y = dst;
@@ -118,7 +120,7 @@ static void block_iq4_nl_search(const float *x, const float *w, const quantize_c
     uint8_t q[QK4_NL];
     float cand[MAX_CANDIDATES];
     int n = 0;
-    cand[n++] = fit_iq4_nl(t, x, w, QK4_NL, &window_iq4_nl, q);
+    cand[n++] = fit_iq4_nl(t, x, w, QK4_NL, &window_iq4_nl, NULL);
     float amax = 0.0f, extreme = 0.0f;
     for (int i = 0; i < QK4_NL; i++)
         if (fabsf(x[i]) > amax) amax = fabsf(x[i]), extreme = x[i];
@@ -165,7 +167,7 @@ static float error_min_pair(const float *x, const float *w, int qmax, uint16_t h
 static void fit_block_with_min(const float *x, const float *w, int qmax, const fit_window *win, uint16_t *hs, uint16_t *hm, uint8_t *q) {
     fit_affine cand[MAX_CANDIDATES];
     int n = 0;
-    cand[n++] = fit_with_min(x, w, QK4_1, qmax, 0, win, q);
+    cand[n++] = fit_with_min(x, w, QK4_1, qmax, 0, win, NULL);
     float lo = x[0], hi = x[0];
     for (int i = 1; i < QK4_1; i++) lo = x[i] < lo ? x[i] : lo, hi = x[i] > hi ? x[i] : hi;
     cand[n++] = (fit_affine){(hi - lo) / (float)qmax, lo};
@@ -224,10 +226,9 @@ typedef void (*block_fn)(const float *x, const float *w, const quantize_ctx *ctx
 /* A row of 32-element blocks: weights per block, then the type's block quantizer. */
 static void quantize_row_blocks(block_fn fn, size_t block_bytes, const float *x, const float *imp, int64_t n, void *dst,
                                 const quantize_ctx *ctx) {
-    const float sigma2 = imp ? row_mean_square(x, n) : 0.0f;
     float w[32];
     for (int64_t b = 0; b < n / 32; b++) {
-        block_weights(x + 32 * b, imp ? imp + 32 * b : NULL, 32, sigma2, w);
+        block_weights(imp ? imp + 32 * b : NULL, 32, w);
         fn(x + 32 * b, w, ctx, (char *)dst + b * (int64_t)block_bytes);
     }
 }
@@ -305,20 +306,23 @@ celer_status quant_quantize(uint32_t type, const float *src, void *dst, int64_t 
                 return celer_error_set(err, CELER_ERR_INVALID_ARG, "quantize %s: importance of column %" PRId64 " is %g (must be finite and >= 0)",
                                        tr->name, j, (double)imp[j]);
     const row_fn row = writers[wi].row;
+    if (row) /* all rows checked first: a refused call writes nothing */
+        for (int64_t r = 0; r < nrows; r++) {
+            const float *x = src + r * n_per_row;
+            const int64_t bad = first_not_finite(x, n_per_row);
+            if (bad >= 0)
+                return celer_error_set(err, CELER_ERR_INVALID_ARG, "quantize %s: row %" PRId64 " column %" PRId64 " is %g (must be finite)",
+                                       tr->name, r, bad, (double)x[bad]);
+        }
     quantize_ctx ctx;
     if (type == QUANT_IQ4_NL) iq4_nl_table_init(&ctx.iq4_nl);
     for (int64_t r = 0; r < nrows; r++) {
         const float *x = src + r * n_per_row;
         void *y = (char *)dst + (size_t)r * row_bytes;
-        if (!row) {
+        if (row)
+            row(x, imp, n_per_row, y, &ctx);
+        else
             tr->quantize_row(x, y, n_per_row);
-            continue;
-        }
-        const int64_t bad = first_not_finite(x, n_per_row);
-        if (bad >= 0)
-            return celer_error_set(err, CELER_ERR_INVALID_ARG, "quantize %s: row %" PRId64 " column %" PRId64 " is %g (must be finite)", tr->name,
-                                   r, bad, (double)x[bad]);
-        row(x, imp, n_per_row, y, &ctx);
     }
     return CELER_OK;
 }

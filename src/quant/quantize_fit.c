@@ -76,25 +76,9 @@ static float signed_extreme(const float *x, int n, float *amax) {
     return m;
 }
 
-/* ---------------------------------------------------------------- exact sweep */
+/* ---------------------------------------------------------------- IQ4_NL's exact sweep */
 
-/* Levels on a scale without a min: n sorted values and the n - 1 midpoints between them
- * (a linear grid qmin..qmax, or IQ4_NL's table). */
-typedef struct {
-    int n;
-    int linear_min;             /* a linear grid: the first level (values are linear_min + k) */
-    const iq4_nl_table *iq4_nl; /* else IQ4_NL's table */
-    const float *value;         /* (n) */
-    const float *mid;           /* (n - 1) */
-} level_set;
-
-/* Index of the level nearest v. */
-static int nearest_index(const level_set *L, float v) {
-    if (L->iq4_nl) return iq4_nl_nearest(L->iq4_nl, v);
-    return round_clamp(v, L->linear_min, L->linear_min + L->n - 1) - L->linear_min;
-}
-
-enum { MAX_EVENTS = 1024 };
+enum { MAX_EVENTS = 32 * 15 }; /* every element past every midpoint */
 
 typedef struct {
     float u;
@@ -126,31 +110,31 @@ static void sort_events(sweep_event *ev, sweep_event *tmp, int n) {
     }
 }
 
-/* Exact search over the inverse scales sigma u, u in [u_lo, u_hi]: as u grows each value
- * v_i = sigma u x_i crosses midpoints and its nearest level changes; between crossings
- * the levels are fixed and so is their least-squares fit. All crossings in the window
- * are visited in order (sum(w x l) and sum(w l^2) updated per crossing), and the level
- * set explaining most weighted energy wins: returns its score, *scale its scale. */
-static float sweep_scales(const prepared_block *b, const level_set *L, float sigma, float u_lo, float u_hi, float *scale) {
+/* Exact search over the inverse scales sigma u, u in [u_lo, u_hi], of a block of up to 32
+ * on IQ4_NL's table: as u grows each v_i = sigma u x_i crosses midpoints and its nearest
+ * entry changes; between crossings the entries are fixed and so is their least-squares
+ * scale. All crossings in the window are visited in order (sum(w x l) and sum(w l^2)
+ * updated per crossing), and the entries explaining most weighted energy win: returns
+ * that score, *scale its scale. */
+static float sweep_iq4_nl(const prepared_block *b, const iq4_nl_table *t, float sigma, float u_lo, float u_hi, float *scale) {
     sweep_event ev[MAX_EVENTS], tmp[MAX_EVENTS];
-    uint8_t idx[QK_K];
+    uint8_t idx[32];
     int n_ev = 0;
     double sxl = 0.0, sll = 0.0;
-    for (int i = 0; i < b->n; i++) {
-        const float v = sigma * u_lo * b->x[i];
-        idx[i] = (uint8_t)nearest_index(L, v);
-        const double l = L->value[idx[i]];
+    for (int i = 0; i < b->n && i < 32; i++) {
+        idx[i] = (uint8_t)iq4_nl_nearest(t, sigma * u_lo * b->x[i]);
+        const double l = t->values[idx[i]];
         sxl += b->wx[i] * l, sll += b->w[i] * l * l;
         const float dir = sigma * b->x[i];
         if (dir > 0.0f) /* v grows: up through mid[idx], mid[idx + 1], ... */
-            for (int k = idx[i]; k < L->n - 1 && n_ev < MAX_EVENTS; k++) {
-                const float u = L->mid[k] / dir;
+            for (int k = idx[i]; k < 15 && n_ev < MAX_EVENTS; k++) {
+                const float u = t->mid[k] / dir;
                 if (u > u_hi) break;
                 ev[n_ev++] = (sweep_event){u, (uint16_t)i, 1};
             }
         else if (dir < 0.0f) /* v falls: down through mid[idx - 1], mid[idx - 2], ... */
             for (int k = idx[i] - 1; k >= 0 && n_ev < MAX_EVENTS; k--) {
-                const float u = L->mid[k] / dir;
+                const float u = t->mid[k] / dir;
                 if (u > u_hi) break;
                 ev[n_ev++] = (sweep_event){u, (uint16_t)i, -1};
             }
@@ -160,9 +144,9 @@ static float sweep_scales(const prepared_block *b, const level_set *L, float sig
     *scale = sll > 0.0 ? (float)(sxl / sll) : 0.0f;
     for (int e = 0; e < n_ev; e++) {
         const int i = ev[e].element;
-        const double old = L->value[idx[i]];
+        const double old = t->values[idx[i]];
         idx[i] = (uint8_t)(idx[i] + ev[e].step);
-        const double l = L->value[idx[i]];
+        const double l = t->values[idx[i]];
         sxl += b->wx[i] * (l - old), sll += b->w[i] * (l * l - old * old);
         if (sll > 0.0 && sxl * sxl / sll > best) best = sxl * sxl / sll, *scale = (float)(sxl / sll);
     }
@@ -191,7 +175,7 @@ float fit_symmetric(const float *x_in, const float *w_in, int n, int qmin, int q
     prepared_block b;
     prepare_block(x_in, w_in, n, &b);
     if (b.unit == 0.0f) {
-        memset(q, 0, (size_t)n);
+        if (q) memset(q, 0, (size_t)n);
         return 0.0f;
     }
     float amax;
@@ -219,7 +203,7 @@ float fit_symmetric(const float *x_in, const float *w_in, int n, int qmin, int q
         best = score, best_scale = scale;
     }
     const float is = best_scale != 0.0f ? 1.0f / best_scale : 0.0f;
-    for (int i = 0; i < n; i++) q[i] = (int8_t)level_of(is * b.x[i], lo, hi);
+    for (int i = 0; q && i < n; i++) q[i] = (int8_t)level_of(is * b.x[i], lo, hi);
     return best_scale * b.unit;
 }
 
@@ -309,7 +293,7 @@ fit_affine fit_with_min(const float *x_in, const float *w_in, int n, int qmax, i
     prepare_block(x_in, w_in, n, &b);
     fit_affine best = {0.0f, 0.0f};
     if (b.unit == 0.0f) {
-        memset(q, 0, (size_t)n);
+        if (q) memset(q, 0, (size_t)n);
         return best;
     }
     float lo = b.x[0], hi = b.x[0];
@@ -321,7 +305,7 @@ fit_affine fit_with_min(const float *x_in, const float *w_in, int n, int qmax, i
     if (nonpositive_min && lo > 0.0f) lo = 0.0f;
     best.min = lo * b.unit;
     if (hi <= lo) { /* a constant block (<= 0 where the min must be): the min alone */
-        memset(q, 0, (size_t)n);
+        if (q) memset(q, 0, (size_t)n);
         return best;
     }
     best.min = lo;
@@ -342,35 +326,45 @@ fit_affine fit_with_min(const float *x_in, const float *w_in, int n, int qmax, i
         best_err = err, best = f;
     }
     const float is = best.scale > 0.0f ? 1.0f / best.scale : 0.0f;
-    for (int i = 0; i < n; i++) q[i] = (uint8_t)level_of((b.x[i] - best.min) * is, 0.0f, top);
+    for (int i = 0; q && i < n; i++) q[i] = (uint8_t)level_of((b.x[i] - best.min) * is, 0.0f, top);
     best.scale *= b.unit, best.min *= b.unit;
     return best;
 }
 
-int grid_with_min(const float *x, int n, int qmax, int nonpositive_min, fit_affine *out, int cap) {
+int grid_anchors_with_min(const float *x, int n, int qmax, int nonpositive_min, grid_anchor out[3]) {
     float lo = x[0], hi = x[0];
     for (int i = 1; i < n; i++) lo = x[i] < lo ? x[i] : lo, hi = x[i] > hi ? x[i] : hi;
     int count = 0;
-    /* anchors: the block's min at some level j, or (for m <= 0) zero at level 0 */
-    for (int anchor = 0; anchor < 2; anchor++) {
-        const float base = anchor == 0 ? lo : 0.0f;
-        if (anchor == 1 && (!nonpositive_min || lo < 0.0f)) break;
-        if (hi <= base) continue;
+    for (int anchor = 0; anchor < 3; anchor++) {
+        if (anchor == 1 && (!nonpositive_min || lo < 0.0f)) continue;
+        if (anchor == 2 && nonpositive_min) continue;
+        const float base = anchor == 0 ? lo : anchor == 1 ? 0.0f : hi, range = anchor == 2 ? hi - lo : hi - base;
+        if (!(range > 0.0f)) continue;
         float shifted[QK_K];
         for (int i = 0; i < n; i++) shifted[i] = x[i] - base;
-        for (int t = 1; t <= qmax && count < cap; t++) {
-            const float is = (float)t / (hi - base);
-            if (!on_grid(shifted, n, is)) continue;
-            const float s = (hi - base) / (float)t;
-            /* the min element at level j: m = base - j s, any j that keeps the top level <= qmax */
+        grid_anchor a = {base, range, anchor == 2 ? -1.0f : 1.0f, anchor != 1, 0};
+        for (int t = 1; t <= qmax && t <= 32; t++)
+            if (on_grid(shifted, n, (float)t / range)) a.spans |= 1u << (t - 1);
+        if (a.spans) out[count++] = a;
+    }
+    return count;
+}
+
+int grid_with_min(const float *x, int n, int qmax, int nonpositive_min, fit_affine *out, int cap) {
+    grid_anchor a[3];
+    const int na = grid_anchors_with_min(x, n, qmax, nonpositive_min, a);
+    int count = 0;
+    for (int k = 0; k < na; k++)
+        for (int t = 1; t <= qmax && t <= 32; t++) {
+            if (!(a[k].spans >> (t - 1) & 1)) continue;
+            const float s = a[k].sign * a[k].range / (float)t;
             for (int j = 0; j + t <= qmax && count < cap; j++) {
-                const float m = base - (float)j * s;
+                const float m = a[k].base - (float)j * s;
                 if (nonpositive_min && m > 0.0f) continue;
-                if (anchor == 1 && j > 0) break;
                 out[count++] = (fit_affine){s, m};
+                if (!a[k].shifts) break;
             }
         }
-    }
     return count;
 }
 
@@ -450,20 +444,18 @@ float fit_iq4_nl(const iq4_nl_table *t, const float *x_in, const float *w_in, in
     prepared_block b;
     prepare_block(x_in, w_in, n, &b);
     if (b.unit == 0.0f) {
-        memset(q, 8, (size_t)n); /* the entry nearest zero */
+        if (q) memset(q, 8, (size_t)n); /* the entry nearest zero */
         return 0.0f;
     }
-    float amax, values[16];
+    float amax;
     const float extreme = signed_extreme(b.x, n, &amax);
-    for (int k = 0; k < 16; k++) values[k] = (float)t->values[k];
-    const level_set L = {16, 0, t, values, t->mid};
     float best = -1.0f, best_scale = 0.0f;
     /* the extreme at about the table's first entry (-127) or its last (113) */
-    const float ends[2] = {values[0], values[15]};
+    const float ends[2] = {(float)t->values[0], (float)t->values[15]};
     for (int e = 0; e < 2; e++) {
         const float sigma = (ends[e] < 0.0f) == (extreme < 0.0f) ? 1.0f : -1.0f;
         float scale;
-        const float score = sweep_scales(&b, &L, sigma, (fabsf(ends[e]) - win->below) / amax, (fabsf(ends[e]) + win->above) / amax, &scale);
+        const float score = sweep_iq4_nl(&b, t, sigma, (fabsf(ends[e]) - win->below) / amax, (fabsf(ends[e]) + win->above) / amax, &scale);
         if (score > best) best = score, best_scale = scale;
     }
     for (int r = 0; r < win->rounds && best_scale != 0.0f; r++) {
@@ -473,10 +465,10 @@ float fit_iq4_nl(const iq4_nl_table *t, const float *x_in, const float *w_in, in
         best = score, best_scale = scale;
     }
     if (best_scale == 0.0f) {
-        memset(q, 8, (size_t)n);
+        if (q) memset(q, 8, (size_t)n);
         return 0.0f;
     }
-    levels_iq4_nl(t, b.x, n, best_scale, q);
+    if (q) levels_iq4_nl(t, b.x, n, best_scale, q);
     return best_scale * b.unit;
 }
 
@@ -519,26 +511,17 @@ void levels_iq4_nl(const iq4_nl_table *t, const float *x, int n, float s, uint8_
 
 /* ---------------------------------------------------------------- weights */
 
-float row_mean_square(const float *x, int64_t n) {
-    double sum = 0.0;
-    for (int64_t i = 0; i < n; i++) sum += (double)x[i] * (double)x[i];
-    const double mean = n > 0 ? sum / (double)n : 0.0;
-    return mean < FLT_MAX ? (float)mean : FLT_MAX;
-}
-
-/* In double, capped at FLT_MAX: huge importances or values must not make infinities. */
-void block_weights(const float *x, const float *imp, int n, float sigma2, float *w) {
+/* imp is finite and >= 0 (quant_quantize checks); the total in double cannot overflow. */
+void block_weights(const float *imp, int n, float *w) {
     double total = 0.0;
     if (imp)
-        for (int i = 0; i < n; i++) {
-            const double v = imp[i] > 0.0f ? (double)imp[i] * sqrt((double)sigma2 + (double)x[i] * (double)x[i]) : 0.0;
-            w[i] = v < FLT_MAX ? (float)v : FLT_MAX;
-            total += w[i];
-        }
+        for (int i = 0; i < n; i++) total += w[i] = imp[i];
     if (!(total > 0.0)) {
         for (int i = 0; i < n; i++) w[i] = 1.0f;
         return;
     }
+    const float floor_w = (float)(total / n * 1e-6);
+    for (int i = 0; i < n; i++) w[i] += floor_w;
     float wmax = 0.0f;
     for (int i = 0; i < n; i++) wmax = w[i] > wmax ? w[i] : wmax;
     int e;

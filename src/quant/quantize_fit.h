@@ -66,7 +66,7 @@ typedef struct {
 
 /* ---- symmetric linear grid: y = s q, q in [qmin, qmax] (qmin < 0 < qmax) ---- */
 
-/* Best scale (0 for an all-zero block); q (n) receives its levels. */
+/* Best scale (0 for an all-zero block); q (n) receives its levels unless NULL. */
 float fit_symmetric(const float *x, const float *w, int n, int qmin, int qmax, const fit_window *win, int8_t *q);
 
 /* Grid-exact scales of a block, at most cap of them, largest step first; returns how many. */
@@ -83,10 +83,26 @@ typedef struct {
     float scale, min;
 } fit_affine;
 
-/* Best scale and min (min <= 0 if nonpositive_min); q (n) receives the levels. */
+/* Best scale and min (min <= 0 if nonpositive_min); q (n) receives the levels unless NULL. */
 fit_affine fit_with_min(const float *x, const float *w, int n, int qmax, int nonpositive_min, const fit_window *win, uint8_t *q);
 
-/* Grid-exact (scale, min) pairs, at most cap; returns how many. */
+/* The grid-exact forms of a block with a min, by anchor: the block's min at level j with a
+ * positive scale (base = the min), zero at level 0 (for m <= 0, when no value is
+ * negative; base = 0), or the block's max at level j with a negative scale (a free min;
+ * base = the max). For each, spans has bit t - 1 set when the block lies on the grid of
+ * step range / t (t levels from the anchor to the other end); then every
+ * (scale, min) = (+-range / t, base - j scale), j = 0 .. qmax - t (j = 0 for zero), fits
+ * exactly. Returns how many anchors have a span (at most 3). */
+typedef struct {
+    float base, range;
+    float sign;     /* of the scale */
+    int shifts;     /* whether j may be above 0 */
+    uint32_t spans; /* bit t - 1: span t fits */
+} grid_anchor;
+
+int grid_anchors_with_min(const float *x, int n, int qmax, int nonpositive_min, grid_anchor out[3]);
+
+/* The (scale, min) pairs of grid_anchors_with_min, at most cap, coarsest grids first. */
 int grid_with_min(const float *x, int n, int qmax, int nonpositive_min, fit_affine *out, int cap);
 
 /* Weighted error of y = (float)q s + m, q the nearest level (s, m as decoded), and those
@@ -133,13 +149,11 @@ typedef struct {
     iq4_nl_table iq4_nl;
 } quantize_ctx;
 
-/* Mean square of a row (the sigma^2 of the weights below). */
-float row_mean_square(const float *x, int64_t n);
-
-/* Weights of a block of n <= 256 values: imp_i sqrt(sigma2 + x_i^2) with importances, 1
- * without; uniform where the importances of the whole block are zero. Scaled by a power
- * of two so that the largest is in [0.5, 1) (only their ratios matter). */
-void block_weights(const float *x, const float *imp, int n, float sigma2, float *w);
+/* Weights of a block of n <= 256 values: imp_i plus a millionth of their mean with
+ * importances, 1 without; uniform where the importances of the whole block are zero.
+ * Scaled by a power of two so that the largest is in [0.5, 1) (only their ratios
+ * matter). */
+void block_weights(const float *imp, int n, float *w);
 
 /* K-quant rows (quantize_k.c): n a multiple of 256, x finite, imp (n) or NULL. */
 void quantize_search_q2_K(const float *x, const float *imp, int64_t n, void *dst, const quantize_ctx *ctx);

@@ -11,10 +11,12 @@
  *      fit of the scales, each weighted by how much the sub-block's error grows with its
  *      scale's error (sum w q^2 for a scale, sum w for a min); the grid-exact d are
  *      offered too; the fp16 value and its two neighbours are ranked by that proxy;
- *   3. with d and dmin fixed, each sub-block tries its integer scale (and min) and the
- *      ones next to it, every element on its nearest level, and keeps the lowest error;
- *   4. d and dmin are refitted by least squares on all the integers chosen, and step 3
- *      is run again; the better of the two is kept.
+ *   3. with d and dmin fixed, each sub-block tries its integer scale (and min) and those
+ *      up to NEAR away, every element on its nearest level, and keeps the lowest error;
+ *   4. d and dmin are refitted by least squares on all the integers chosen and step 3 is
+ *      run again, while the error falls (at most REFITS rounds);
+ *   5. if every sub-block lies exactly on a grid, the grid-exact super-block is searched
+ *      (see exact_super_scale) and kept if better.
  * Errors are measured on the values as the dequantizer computes them (d sc in float,
  * then times q, minus dmin m).
  * Tests: tests/test_quantize.c. */
@@ -28,23 +30,8 @@
 
 #define H2F celer_fp16_to_fp32
 
-enum { MAX_SUB = 16, MAX_SCALE_CANDIDATES = 72, REFITS = 2 };
-
-/* A super-block's weights (256): those of block_weights over the whole super-block, and
- * a sub-block whose importances are all zero gets a small uniform weight (a millionth of
- * the mean), so that it is still fitted sensibly without counting against the others. */
-static void superblock_weights(const float *x, const float *imp, float sigma2, int n_sub, int len, float *w) {
-    block_weights(x, imp, QK_K, sigma2, w);
-    double total = 0.0;
-    for (int i = 0; i < QK_K; i++) total += w[i];
-    const float floor_w = (float)(total / QK_K * 1e-6);
-    for (int j = 0; j < n_sub; j++) {
-        float sub = 0.0f;
-        for (int i = 0; i < len; i++) sub += w[j * len + i];
-        if (!(sub > 0.0f))
-            for (int i = 0; i < len; i++) w[j * len + i] = floor_w > 0.0f ? floor_w : 1.0f;
-    }
-}
+/* REFITS: rounds of step 4; NEAR: how far the integer scales (and mins) of step 3 reach */
+enum { MAX_SUB = 16, MAX_SCALE_CANDIDATES = 72, REFITS = 4, NEAR = 2 };
 
 /* Candidates for the super-block scale of values v (n, each with weight W): the
  * symmetric fit of v on integers in [-imax, imax] (imax = the larger magnitude of the
@@ -59,7 +46,8 @@ static int scale_candidates(const float *v, const float *W, int n, int imin, int
         if (fabsf(v[j]) > amax) amax = fabsf(v[j]), extreme = v[j];
     if (amax == 0.0f) return 0;
     const int m = -imin > imax ? -imin : imax;
-    out[count++] = fit_symmetric(v, W, n, -m, m, &window, levels);
+    const float fit = fit_symmetric(v, W, n, -m, m, &window, levels);
+    out[count++] = imin >= 0 ? fabsf(fit) : fit; /* unsigned integers: a positive scale (the fit's sign is arbitrary) */
     out[count++] = extreme / (float)iend;
     count += grid_symmetric(v, n, imin, imax, out + count, MAX_SCALE_CANDIDATES - count);
     return count;
@@ -103,7 +91,7 @@ static uint16_t choose_scale(const float *v, const float *W, int n, int imin, in
  * steps when the lowest level was not used. Then the super-block scale is searched
  * directly: an fp16 value d such that every sub-block has a candidate equal to d times an
  * integer in range. */
-enum { MAX_GRID = 24 };
+enum { MAX_GRID = 64, EXACT_TRIES = 8 };
 
 typedef struct {
     int n;
@@ -117,11 +105,12 @@ static int multiple_of(float v, float d, int imin, int imax, int *i) {
     return fabsf(r - (float)*i) <= 1e-3f;
 }
 
-/* d as fp16 and each sub-block's candidate that is a multiple of it (pick); 0 if none.
+/* d as fp16 and each sub-block's candidate that is a multiple of it (pick), the solution
+ * after `skip` others (a grid fits its multiples' grids too); 0 if none.
  * d is a candidate of a pivot sub-block over an integer, and an fp16 value (which prunes
  * nearly all quotients); the pivot has no zero candidate (zero is a multiple of any d, so
  * a pivot's true candidate must not be zero) and, among those, the fewest candidates. */
-static int exact_super_scale(const grid_values *g, int n_sub, int imin, int imax, uint16_t *d, float *pick) {
+static int exact_super_scale(const grid_values *g, int n_sub, int imin, int imax, int skip, uint16_t *d, float *pick) {
     int pivot = -1;
     for (int j = 0; j < n_sub; j++) {
         if (g[j].n == 0) return 0;
@@ -132,7 +121,7 @@ static int exact_super_scale(const grid_values *g, int n_sub, int imin, int imax
     if (pivot < 0) { /* every sub-block can be zero */
         *d = 0;
         for (int j = 0; j < n_sub; j++) pick[j] = 0.0f;
-        return 1;
+        return skip == 0;
     }
     const int imag = -imin > imax ? -imin : imax;
     for (int k = 0; k < g[pivot].n; k++)
@@ -148,7 +137,7 @@ static int exact_super_scale(const grid_values *g, int n_sub, int imin, int imax
                     for (int c2 = 0; c2 < g[j].n && !ok; c2++)
                         if (multiple_of(g[j].value[c2], d16, imin, imax, &m)) ok = 1, pick[j] = g[j].value[c2];
                 }
-                if (ok) {
+                if (ok && skip-- == 0) {
                     *d = h;
                     return 1;
                 }
@@ -185,8 +174,8 @@ static void choose_integers_min(const float *x, const float *w, const kquant_min
         const int sc0 = round_clamp(scale[j] * id, 0, t->smax), mn0 = round_clamp(min[j] * idmin, 0, t->smax);
         float best = INFINITY;
         s->sc[j] = (uint8_t)sc0, s->mn[j] = (uint8_t)mn0;
-        for (int sc = sc0 - 1; sc <= sc0 + 1; sc++)
-            for (int mn = mn0 - 1; mn <= mn0 + 1; mn++) {
+        for (int sc = sc0 - NEAR; sc <= sc0 + NEAR; sc++)
+            for (int mn = mn0 - NEAR; mn <= mn0 + NEAR; mn++) {
                 if (sc < 0 || sc > t->smax || mn < 0 || mn > t->smax) continue;
                 if ((d == 0.0f && sc != sc0) || (dmin == 0.0f && mn != mn0)) continue;
                 /* y = (d sc) q - dmin mn, as the dequantizer computes it */
@@ -217,58 +206,99 @@ static void refit_min(const float *x, const float *w, const kquant_min *t, const
     }
 }
 
-/* The grid-exact super-block, if there is one: scales first, then the mins that go
- * with the scales picked. 0 if none. */
-static int exact_superblock_min(const float *x, const float *w, const kquant_min *t, fit_affine grid[][MAX_GRID], const int *n_grid,
-                                superblock_min *out) {
+/* A sub-block's grid-exact forms (grid_anchors_with_min); a constant sub-block has a form
+ * for nearly any d and dmin, so it is set aside (constant) and solved once they are known. */
+typedef struct {
+    int n;
+    grid_anchor a[3];
+    int constant; /* nonzero: every value is `value` */
+    float value;
+} sub_grid;
+
+static void sub_grid_find(const float *x, int len, int qmax, sub_grid *g) {
+    float lo = x[0], hi = x[0];
+    for (int i = 1; i < len; i++) lo = x[i] < lo ? x[i] : lo, hi = x[i] > hi ? x[i] : hi;
+    g->constant = lo == hi, g->value = lo;
+    g->n = g->constant ? 0 : grid_anchors_with_min(x, len, qmax, 1, g->a);
+}
+
+/* Integers with (d sc) q - dmin mn == c exactly as the dequantizer computes it; 0 if none. */
+static int solve_constant(float c, float d, float dmin, const kquant_min *t, float *scale, float *min) {
+    for (int mn = 0; mn <= t->smax; mn++) {
+        const float ml = dmin * (float)mn;
+        if (d == 0.0f) {
+            if (-ml == c) return *scale = 0.0f, *min = ml, 1;
+            continue;
+        }
+        const int r = round_clamp((c + ml) / d, 0, t->smax * t->qmax);
+        for (int q = 1; q <= t->qmax; q++) {
+            if (r % q != 0 || r / q > t->smax) continue;
+            const int sc = r / q;
+            if ((d * (float)sc) * (float)q - ml == c) return *scale = d * (float)sc, *min = ml, 1;
+        }
+        if (r == 0 && -ml == c) return *scale = 0.0f, *min = ml, 1;
+    }
+    return 0;
+}
+
+/* The grid-exact super-block, if there is one: scales first (range / t of some anchor),
+ * then the mins that go with the scale picked (-(base - j scale)), then the constant
+ * sub-blocks. 0 if none. */
+static int exact_superblock_min(const float *x, const float *w, const kquant_min *t, const sub_grid *sg, superblock_min *out) {
     grid_values g[MAX_SUB] = {{0}};
     float scale[MAX_SUB], min[MAX_SUB];
     for (int j = 0; j < t->n_sub; j++) {
-        g[j].n = 0;
-        for (int k = 0; k < n_grid[j]; k++) {
-            int seen = 0;
-            for (int c = 0; c < g[j].n; c++) seen |= g[j].value[c] == grid[j][k].scale;
-            if (!seen) g[j].value[g[j].n++] = grid[j][k].scale;
+        if (sg[j].constant) g[j].value[g[j].n++] = 0.0f; /* a multiple of any d: no constraint */
+        for (int k = 0; k < sg[j].n; k++)
+            for (int span = 1; span <= t->qmax && g[j].n < MAX_GRID; span++)
+                if (sg[j].a[k].spans >> (span - 1) & 1) g[j].value[g[j].n++] = sg[j].a[k].range / (float)span;
+    }
+    for (int ds = 0; ds < EXACT_TRIES; ds++) {
+        if (!exact_super_scale(g, t->n_sub, 0, t->smax, ds, &out->d, scale)) return 0;
+        grid_values gm[MAX_SUB] = {{0}};
+        for (int j = 0; j < t->n_sub; j++) {
+            if (sg[j].constant) gm[j].value[gm[j].n++] = 0.0f;
+            for (int k = 0; k < sg[j].n; k++)
+                for (int span = 1; span <= t->qmax; span++) {
+                    if (!(sg[j].a[k].spans >> (span - 1) & 1) || sg[j].a[k].range / (float)span != scale[j]) continue;
+                    for (int shift = 0; shift + span <= t->qmax && gm[j].n < MAX_GRID; shift++) {
+                        const float m = sg[j].a[k].base - (float)shift * scale[j];
+                        if (m <= 0.0f) gm[j].value[gm[j].n++] = -m;
+                        if (!sg[j].a[k].shifts) break;
+                    }
+                }
+        }
+        for (int ms = 0; ms < EXACT_TRIES; ms++) {
+            if (!exact_super_scale(gm, t->n_sub, 0, t->smax, ms, &out->dmin, min)) break;
+            int solved = 1;
+            for (int j = 0; j < t->n_sub && solved; j++)
+                if (sg[j].constant) solved = solve_constant(sg[j].value, H2F(out->d), H2F(out->dmin), t, &scale[j], &min[j]);
+            if (solved) {
+                choose_integers_min(x, w, t, scale, min, out);
+                return 1;
+            }
         }
     }
-    if (!exact_super_scale(g, t->n_sub, 0, t->smax, &out->d, scale)) return 0;
-    for (int j = 0; j < t->n_sub; j++) {
-        g[j].n = 0;
-        for (int k = 0; k < n_grid[j]; k++)
-            if (grid[j][k].scale == scale[j]) g[j].value[g[j].n++] = -grid[j][k].min;
-    }
-    if (!exact_super_scale(g, t->n_sub, 0, t->smax, &out->dmin, min)) return 0;
-    choose_integers_min(x, w, t, scale, min, out);
-    return 1;
-}
-
-/* Grid-exact (scale, min) candidates of a sub-block, a constant one <= 0 included (scale 0). */
-static int sub_grid_min(const float *x, int len, int qmax, fit_affine *grid) {
-    fit_affine all[MAX_SCALE_CANDIDATES];
-    const int n = grid_with_min(x, len, qmax, 1, all, MAX_SCALE_CANDIDATES);
-    memcpy(grid, all, (size_t)(n < MAX_GRID ? n : MAX_GRID) * sizeof(*grid));
-    if (n > 0) return n < MAX_GRID ? n : MAX_GRID;
-    float lo = x[0], hi = x[0];
-    for (int i = 1; i < len; i++) lo = x[i] < lo ? x[i] : lo, hi = x[i] > hi ? x[i] : hi;
-    if (lo == hi && lo <= 0.0f) return grid[0] = (fit_affine){0.0f, lo}, 1;
     return 0;
 }
 
 static void fit_superblock_min(const float *x, const float *w, const kquant_min *t, superblock_min *out) {
     float scale[MAX_SUB], min[MAX_SUB], ws[MAX_SUB], wm[MAX_SUB];
     uint8_t q[32];
-    fit_affine grid[MAX_SUB][MAX_GRID];
-    int n_grid[MAX_SUB], all_grid = 1;
+    fit_affine grid[MAX_SCALE_CANDIDATES];
+    sub_grid sg[MAX_SUB];
+    int all_grid = 1;
     for (int j = 0; j < t->n_sub; j++) {
         const float *xj = x + j * t->len, *wj = w + j * t->len;
         fit_affine f = fit_with_min(xj, wj, t->len, t->qmax, 1, &t->window, q);
-        const int ng = n_grid[j] = sub_grid_min(xj, t->len, t->qmax, grid[j]);
-        all_grid &= ng > 0;
+        sub_grid_find(xj, t->len, t->qmax, &sg[j]);
+        all_grid &= sg[j].n > 0 || sg[j].constant;
+        const int ng = grid_with_min(xj, t->len, t->qmax, 1, grid, MAX_SCALE_CANDIDATES);
         if (ng > 0) {
             float e = error_with_min(xj, wj, t->len, t->qmax, f.scale, f.min);
             for (int g = 0; g < ng; g++) {
-                const float eg = error_with_min(xj, wj, t->len, t->qmax, grid[j][g].scale, grid[j][g].min);
-                if (eg < e) e = eg, f = grid[j][g];
+                const float eg = error_with_min(xj, wj, t->len, t->qmax, grid[g].scale, grid[g].min);
+                if (eg < e) e = eg, f = grid[g];
             }
             levels_with_min(xj, t->len, t->qmax, f.scale, f.min, q);
         }
@@ -292,7 +322,7 @@ static void fit_superblock_min(const float *x, const float *w, const kquant_min 
         *out = s;
     }
     superblock_min exact;
-    if (all_grid && out->err > 0.0 && exact_superblock_min(x, w, t, grid, n_grid, &exact) && exact.err < out->err) *out = exact;
+    if (all_grid && out->err > 0.0 && exact_superblock_min(x, w, t, sg, &exact) && exact.err < out->err) *out = exact;
 }
 
 /* ================================================================ symmetric */
@@ -319,7 +349,7 @@ static void choose_integers_sym(const float *x, const float *w, const kquant_sym
         const int sc0 = round_clamp(scale[j] * id, t->smin, t->smax);
         float best = INFINITY;
         s->sc[j] = (int8_t)sc0;
-        for (int sc = sc0 - 1; sc <= sc0 + 1; sc++) {
+        for (int sc = sc0 - NEAR; sc <= sc0 + NEAR; sc++) {
             if (sc < t->smin || sc > t->smax || (d == 0.0f && sc != sc0)) continue;
             const float e = error_symmetric(xj, wj, t->len, t->qmin, t->qmax, d * (float)sc);
             if (e < best) best = e, s->sc[j] = (int8_t)sc;
@@ -373,7 +403,7 @@ static void fit_superblock_sym(const float *x, const float *w, const kquant_sym 
     }
     superblock_sym exact;
     float pick[MAX_SUB];
-    if (all_grid && out->err > 0.0 && exact_super_scale(grid, t->n_sub, t->smin, t->smax, &exact.d, pick)) {
+    if (all_grid && out->err > 0.0 && exact_super_scale(grid, t->n_sub, t->smin, t->smax, 0, &exact.d, pick)) {
         choose_integers_sym(x, w, t, pick, &exact);
         if (exact.err < out->err) *out = exact;
     }
@@ -482,38 +512,35 @@ static void superblock_q6_K(const float *x, const float *w, void *dst) {
 
 /* ================================================================ rows */
 
-static void quantize_row_k(superblock_fn fn, const kquant_min *tm, const kquant_sym *ts, size_t block_bytes, const float *x,
-                           const float *imp, int64_t n, void *dst) {
-    const float sigma2 = imp ? row_mean_square(x, n) : 0.0f;
-    const int n_sub = tm ? tm->n_sub : ts->n_sub, len = tm ? tm->len : ts->len;
+static void quantize_row_k(superblock_fn fn, size_t block_bytes, const float *x, const float *imp, int64_t n, void *dst) {
     float w[QK_K];
     for (int64_t b = 0; b < n / QK_K; b++) {
-        superblock_weights(x + b * QK_K, imp ? imp + b * QK_K : NULL, sigma2, n_sub, len, w);
+        block_weights(imp ? imp + b * QK_K : NULL, QK_K, w); /* one set per super-block */
         fn(x + b * QK_K, w, (char *)dst + b * (int64_t)block_bytes);
     }
 }
 
 void quantize_search_q2_K(const float *x, const float *imp, int64_t n, void *dst, const quantize_ctx *ctx) {
     (void)ctx;
-    quantize_row_k(superblock_q2_K, &type_q2_K, NULL, sizeof(block_q2_K), x, imp, n, dst);
+    quantize_row_k(superblock_q2_K, sizeof(block_q2_K), x, imp, n, dst);
 }
 
 void quantize_search_q3_K(const float *x, const float *imp, int64_t n, void *dst, const quantize_ctx *ctx) {
     (void)ctx;
-    quantize_row_k(superblock_q3_K, NULL, &type_q3_K, sizeof(block_q3_K), x, imp, n, dst);
+    quantize_row_k(superblock_q3_K, sizeof(block_q3_K), x, imp, n, dst);
 }
 
 void quantize_search_q4_K(const float *x, const float *imp, int64_t n, void *dst, const quantize_ctx *ctx) {
     (void)ctx;
-    quantize_row_k(superblock_q4_K, &type_q4_K, NULL, sizeof(block_q4_K), x, imp, n, dst);
+    quantize_row_k(superblock_q4_K, sizeof(block_q4_K), x, imp, n, dst);
 }
 
 void quantize_search_q5_K(const float *x, const float *imp, int64_t n, void *dst, const quantize_ctx *ctx) {
     (void)ctx;
-    quantize_row_k(superblock_q5_K, &type_q5_K, NULL, sizeof(block_q5_K), x, imp, n, dst);
+    quantize_row_k(superblock_q5_K, sizeof(block_q5_K), x, imp, n, dst);
 }
 
 void quantize_search_q6_K(const float *x, const float *imp, int64_t n, void *dst, const quantize_ctx *ctx) {
     (void)ctx;
-    quantize_row_k(superblock_q6_K, NULL, &type_q6_K, sizeof(block_q6_K), x, imp, n, dst);
+    quantize_row_k(superblock_q6_K, sizeof(block_q6_K), x, imp, n, dst);
 }
