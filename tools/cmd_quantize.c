@@ -12,6 +12,7 @@
 #include "cli.h"
 #include "core/timer.h"
 #include "engine/engine_internal.h"
+#include "format/gguf.h"
 #include "quant/quant.h"
 #include "quant/quantize.h"
 #include "quantize/qplan.h"
@@ -247,6 +248,28 @@ static void print_summary(const qz_state *s, uint64_t n_params) {
     fprintf(stderr, " of the parameters; predicted KL %.5f\n", qz_predicted_kl(s));
 }
 
+/* Bytes of the GGUF header the output will have before its plan: the source's keys and
+ * values and tensor infos, as serialized (the source may be an imported directory, which
+ * has no header of its own). */
+static uint64_t header_bytes(const gguf_file *f) {
+    uint64_t n = 4 + 4 + 8 + 8;
+    for (uint64_t i = 0; i < f->n_kv; i++) {
+        const gguf_value *v = &f->kv[i].value;
+        n += 8 + f->kv[i].key.len + 4;
+        if (!v->is_array) {
+            n += v->type == GGUF_TYPE_STRING ? 8 + v->str.len : gguf_type_size(v->type);
+        } else {
+            n += 4 + 8;
+            if (v->elem_type == GGUF_TYPE_STRING)
+                for (uint64_t k = 0; k < v->n; k++) n += 8 + ((const gguf_string *)v->data)[k].len;
+            else
+                n += v->n * gguf_type_size(v->elem_type);
+        }
+    }
+    for (uint64_t i = 0; i < f->n_tensors; i++) n += 8 + f->tensors[i].name.len + 4 + 8ull * f->tensors[i].n_dims + 4 + 8;
+    return n;
+}
+
 static int run_quantize(quantize_options *o) {
     celer_error err = {0};
     celer_model *cm = NULL;
@@ -311,7 +334,7 @@ static int run_quantize(quantize_options *o) {
         uint64_t kv = o->kv_ctx > 0 ? (uint64_t)o->kv_ctx * celer_model_kv_bytes_per_pos(cm) : 0;
         /* what is not quantized: the header (the source's, plus the plan), the kept tensors,
          * alignment padding, the KV room */
-        uint64_t overhead = m->file->data_offset + (uint64_t)s.n * 600 + 32 * m->file->n_tensors + s.fixed_bytes + kv;
+        uint64_t overhead = header_bytes(m->file) + (uint64_t)s.n * 600 + 32 * m->file->n_tensors + s.fixed_bytes + kv;
         uint64_t lo, hi;
         qz_bytes_range(&s, &lo, &hi);
         if (file_bytes <= overhead + lo) {
