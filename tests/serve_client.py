@@ -47,7 +47,7 @@ def request(method, path, body=None, key=True, raw=None, headers=None, timeout=1
 
 def stream(path, body, key=True, on_event=None):
     """A streamed request; returns (status, [parsed events], saw_done)."""
-    conn = http.client.HTTPConnection("127.0.0.1", args.port, timeout=120)
+    conn = http.client.HTTPConnection("127.0.0.1", args.port, timeout=600)  # generous: a queued stream may wait long for its first byte on a slow (sanitized, shared) machine
     h = {"Content-Type": "application/json", "Authorization": "Bearer " + args.key}
     conn.request("POST", path, body=json.dumps(dict(body, stream=True)), headers=h)
     resp = conn.getresponse()
