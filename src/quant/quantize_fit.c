@@ -526,5 +526,10 @@ void block_weights(const float *imp, int n, float *w) {
     for (int i = 0; i < n; i++) wmax = w[i] > wmax ? w[i] : wmax;
     int e;
     frexpf(wmax, &e);
-    for (int i = 0; i < n; i++) w[i] = ldexpf(w[i], -e);
+    if (e > -126 && e < 126) { /* 2^-e is a float: one multiply, exact */
+        const float f = ldexpf(1.0f, -e);
+        for (int i = 0; i < n; i++) w[i] *= f;
+    } else {
+        for (int i = 0; i < n; i++) w[i] = ldexpf(w[i], -e);
+    }
 }

@@ -2,8 +2,8 @@
  * 32-element types, quantize_k.c for the K-quants). Internal to src/quant.
  *
  * Every fit minimizes a weighted squared error sum_i w_i (x_i - y_i)^2 over one block of
- * n <= 256 values, y_i the value the decoder computes. The weights are non-negative and
- * at least one is positive (the callers make sure).
+ * n <= 256 values (a multiple of 8; IQ4_NL: 32), y_i the value the decoder computes. The
+ * weights are non-negative and at least one is positive (the callers make sure).
  *
  * Two kinds of grids:
  *   symmetric   y = s q, q an integer in [qmin, qmax] (or, for IQ4_NL, s times a table
@@ -12,8 +12,9 @@
  *               m <= 0, as the K-quants store -m as an unsigned multiple of dmin).
  * A search starts from many scales (the block's extreme mapped to levels in a window
  * around the end of the range), takes for each the least-squares scale (and min) of the
- * levels it gives, keeps the best, then alternates levels and least squares. The
- * grid-exact scales (below) are offered as candidates as well.
+ * levels it gives, keeps the best, then alternates levels and least squares (IQ4_NL:
+ * every level set in the window is visited by a sweep, quantize_fit.c). The grid-exact
+ * scales (below) are offered as candidates as well.
  *
  * Grid-exact candidates: when every value of a block is (to float rounding) an integer
  * multiple of a common step that fits the type (the block was dequantized from a type on

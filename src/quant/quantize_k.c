@@ -39,14 +39,13 @@ enum { MAX_SUB = 16, MAX_SCALE_CANDIDATES = 72, REFITS = 4, NEAR = 2 };
  * extreme maps to, ggml's choice), and the grid-exact scales. */
 static int scale_candidates(const float *v, const float *W, int n, int imin, int imax, int iend, float *out) {
     static const fit_window window = {2.0f, 0.5f, 0.25f, 2};
-    int8_t levels[MAX_SUB];
     int count = 0;
     float amax = 0.0f, extreme = 0.0f;
     for (int j = 0; j < n; j++)
         if (fabsf(v[j]) > amax) amax = fabsf(v[j]), extreme = v[j];
     if (amax == 0.0f) return 0;
     const int m = -imin > imax ? -imin : imax;
-    const float fit = fit_symmetric(v, W, n, -m, m, &window, levels);
+    const float fit = fit_symmetric(v, W, n, -m, m, &window, NULL); /* (levels up to 128: not int8) */
     out[count++] = imin >= 0 ? fabsf(fit) : fit; /* unsigned integers: a positive scale (the fit's sign is arbitrary) */
     out[count++] = extreme / (float)iend;
     count += grid_symmetric(v, n, imin, imax, out + count, MAX_SCALE_CANDIDATES - count);
