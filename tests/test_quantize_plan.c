@@ -185,9 +185,7 @@ static void test_pipeline_real_model(void **state) {
     static const uint32_t few[] = {QUANT_Q8_0, QUANT_Q4_1, QUANT_IQ4_NL, QUANT_Q4_K, QUANT_Q2_K};
     for (int i = 0; i < s.n; i++) {
         qz_tensor *t = &s.t[i];
-        t->n_cand = qz_candidates(t->n_cols, few, 5, t->cand);
-        assert_true(t->n_cand >= 2);
-        for (int j = 0; j < t->n_cand; j++) t->cand_bytes[j] = (uint64_t)quant_row_size(t->cand[j], t->n_cols) * (uint64_t)t->n_rows;
+        assert_true(qz_set_candidates(t, few, 5) >= 2);
     }
     /* shorter than one chunk: refused */
     assert_int_equal(qz_calibrate(&s, toks, 10, 64, 1, 1, celer_token_bos(cm), &err), CELER_ERR_INVALID_ARG);

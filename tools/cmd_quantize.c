@@ -290,12 +290,10 @@ static int run_quantize(quantize_options *o) {
     if (o->n_types > 0) /* restrict every tensor's candidates to the list */
         for (int i = 0; i < s.n; i++) {
             qz_tensor *t = &s.t[i];
-            t->n_cand = qz_candidates(t->n_cols, o->types, o->n_types, t->cand);
-            if (t->n_cand == 0) {
+            if (qz_set_candidates(t, o->types, o->n_types) == 0) {
                 celer_error_set(&err, CELER_ERR_INVALID_ARG, "--types: none of them can hold %s (rows of %lld)", t->name, (long long)t->n_cols);
                 goto fail;
             }
-            for (int j = 0; j < t->n_cand; j++) t->cand_bytes[j] = (uint64_t)quant_row_size(t->cand[j], t->n_cols) * (uint64_t)t->n_rows;
         }
     for (int i = 0; i < o->n_pins; i++)
         if (qz_pin(&s, o->pin_re[i], o->pin_type[i], &err) != CELER_OK) goto fail;

@@ -15,7 +15,7 @@
 static const uint32_t default_types[] = {QUANT_Q8_0, QUANT_Q6_K, QUANT_Q5_1, QUANT_Q5_K, QUANT_Q5_0, QUANT_Q4_1,
                                          QUANT_Q4_K, QUANT_IQ4_NL, QUANT_Q4_0, QUANT_Q3_K, QUANT_Q2_K};
 
-static double bits_per_weight(uint32_t type) {
+double qz_bits_per_weight(uint32_t type) {
     const quant_traits *tr = quant_get_traits(type);
     return tr ? 8.0 * (double)tr->type_size / (double)tr->block_size : 0.0;
 }
@@ -32,7 +32,7 @@ int qz_candidates(int64_t n_cols, const uint32_t *types, int n_types, uint32_t *
         out[n++] = types[i];
     }
     for (int i = 1; i < n; i++) /* most bits first */
-        for (int j = i; j > 0 && bits_per_weight(out[j]) > bits_per_weight(out[j - 1]); j--) {
+        for (int j = i; j > 0 && qz_bits_per_weight(out[j]) > qz_bits_per_weight(out[j - 1]); j--) {
             uint32_t tmp = out[j];
             out[j] = out[j - 1];
             out[j - 1] = tmp;
@@ -54,10 +54,10 @@ void qz_progress(const qz_state *s, const char *what, int done, int total, const
     fflush(stderr);
 }
 
-static void set_candidates(qz_tensor *t) {
-    t->n_cand = qz_candidates(t->n_cols, NULL, 0, t->cand);
+int qz_set_candidates(qz_tensor *t, const uint32_t *types, int n_types) {
+    t->n_cand = qz_candidates(t->n_cols, types, n_types, t->cand);
     for (int i = 0; i < t->n_cand; i++) t->cand_bytes[i] = (uint64_t)quant_row_size(t->cand[i], t->n_cols) * (uint64_t)t->n_rows;
-    t->chosen = -1;
+    return t->n_cand;
 }
 
 static void add_tensor(qz_state *s, model_tensor *slot, qz_class cls, int32_t layer) {
@@ -69,7 +69,8 @@ static void add_tensor(qz_state *s, model_tensor *slot, qz_class cls, int32_t la
     t->slot = slot;
     t->n_cols = slot->ne[0];
     t->n_rows = slot->ne[1];
-    set_candidates(t);
+    qz_set_candidates(t, NULL, 0);
+    t->chosen = -1;
 }
 
 celer_status qz_collect(qz_state *s, model *m, int32_t n_threads, celer_error *err) {
@@ -139,9 +140,7 @@ celer_status qz_pin(qz_state *s, const char *pattern, uint32_t type, celer_error
                                  pattern, quant_type_name(type), t->name, (long long)t->n_cols, quant_type_name(type));
             break;
         }
-        t->n_cand = 1;
-        t->cand[0] = type;
-        t->cand_bytes[0] = (uint64_t)quant_row_size(type, t->n_cols) * (uint64_t)t->n_rows;
+        qz_set_candidates(t, &type, 1);
         t->pinned = true;
     }
     regfree(&re);
@@ -343,15 +342,13 @@ celer_status qz_plan(qz_state *s, uint64_t budget, celer_error *err) {
 }
 
 celer_status qz_plan_uniform(qz_state *s, uint32_t type, celer_error *err) {
-    double want = bits_per_weight(type);
+    double want = qz_bits_per_weight(type);
     if (want <= 0.0) return celer_error_set(err, CELER_ERR_INVALID_ARG, "unknown type %u", type);
     for (int i = 0; i < s->n; i++) {
         qz_tensor *t = &s->t[i];
         uint32_t one[1];
         if (!t->pinned && qz_candidates(t->n_cols, &type, 1, one) == 1) {
-            t->n_cand = 1;
-            t->cand[0] = type;
-            t->cand_bytes[0] = (uint64_t)quant_row_size(type, t->n_cols) * (uint64_t)t->n_rows;
+            qz_set_candidates(t, &type, 1);
             t->chosen = 0;
             continue;
         }
@@ -362,8 +359,8 @@ celer_status qz_plan_uniform(qz_state *s, uint32_t type, celer_error *err) {
                 break;
             }
             /* fallback: the fewest bits at or above the type's, else the most bits */
-            double b = bits_per_weight(t->cand[j]);
-            if (b >= want && (best < 0 || b < bits_per_weight(t->cand[best]))) best = j;
+            double b = qz_bits_per_weight(t->cand[j]);
+            if (b >= want && (best < 0 || b < qz_bits_per_weight(t->cand[best]))) best = j;
         }
         if (best < 0) best = 0;
         t->chosen = best;

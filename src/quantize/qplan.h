@@ -70,6 +70,12 @@ typedef struct {
  * block divides n_cols, from the list given, or celer's default list when types == NULL). */
 int qz_candidates(int64_t n_cols, const uint32_t *types, int n_types, uint32_t *out);
 
+/* Sets t's candidates to those of types (NULL: the default list) that fit its rows, with
+ * their bytes; returns how many. */
+int qz_set_candidates(qz_tensor *t, const uint32_t *types, int n_types);
+/* Bits per weight of a type (8 * block bytes / block elements), 0 if unknown. */
+double qz_bits_per_weight(uint32_t type);
+
 celer_status qz_collect(qz_state *s, model *m, int32_t n_threads, celer_error *err);
 void qz_free(qz_state *s);
 

@@ -51,11 +51,6 @@ static void sb_name(sbuf *b, const char *s) {
     }
 }
 
-static double bpw(uint32_t type) {
-    const quant_traits *tr = quant_get_traits(type);
-    return tr ? 8.0 * (double)tr->type_size / (double)tr->block_size : 0.0;
-}
-
 char *qz_plan_json(const qz_state *s, const char *target) {
     sbuf b = {0};
     uint64_t bytes = qz_planned_bytes(s);
@@ -69,7 +64,7 @@ char *qz_plan_json(const qz_state *s, const char *target) {
         sb_name(&b, t->name);
         sb_printf(&b, "\",\"class\":\"%s\",\"layer\":%d,\"n_params\":%lld,\"type\":\"%s\",\"bits\":%.4g,\"scale\":%.6g,\"measured\":%s",
                   qz_class_name(t->cls), t->layer, (long long)(t->n_cols * t->n_rows),
-                  t->chosen >= 0 ? quant_type_name(t->cand[t->chosen]) : "", t->chosen >= 0 ? bpw(t->cand[t->chosen]) : 0.0, t->scale,
+                  t->chosen >= 0 ? quant_type_name(t->cand[t->chosen]) : "", t->chosen >= 0 ? qz_bits_per_weight(t->cand[t->chosen]) : 0.0, t->scale,
                   t->scale_measured ? "true" : "false");
         if (t->scale_measured) sb_printf(&b, ",\"probe\":{\"type\":\"%s\",\"kl\":%.6g}", quant_type_name(t->probe_type), t->probe_kl);
         if (t->pinned) sb_printf(&b, ",\"pinned\":true");
@@ -149,7 +144,7 @@ static void svg_chart(sbuf *b, const qz_state *s, const char *title, const char 
     for (int i = 0; i < s->n; i++) {
         const qz_tensor *t = &s->t[i];
         if (t->layer < 0) continue;
-        double v = use_bits ? (t->chosen >= 0 ? bpw(t->cand[t->chosen]) : 0.0) : t->scale;
+        double v = use_bits ? (t->chosen >= 0 ? qz_bits_per_weight(t->cand[t->chosen]) : 0.0) : t->scale;
         if (logy) {
             if (!(v > 0.0)) continue;
             v = log10(v);
@@ -178,7 +173,7 @@ static void svg_chart(sbuf *b, const qz_state *s, const char *title, const char 
         for (int i = 0; i < s->n; i++) {
             const qz_tensor *t = &s->t[i];
             if (t->cls != (qz_class)c || t->layer < 0) continue;
-            double v = use_bits ? (t->chosen >= 0 ? bpw(t->cand[t->chosen]) : 0.0) : t->scale;
+            double v = use_bits ? (t->chosen >= 0 ? qz_bits_per_weight(t->cand[t->chosen]) : 0.0) : t->scale;
             if (logy) {
                 if (!(v > 0.0)) continue;
                 v = log10(v);
