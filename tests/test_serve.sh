@@ -6,8 +6,9 @@
 # /metrics), bad requests answered with the right status while a stream keeps going,
 # prefix reuse on a second chat turn, a client that never reads, 0 KV blocks held at the
 # end and a clean exit on SIGTERM (under ASan: no leak).
-# With --load: the 64-stream load test instead (two rounds of 64 streams x 32 tokens with
-# 16 random disconnects each: no failure, no KV block held after, memory stable).
+# With --load: the 64-stream load test instead (three rounds of 64 streams x 32 tokens with
+# 16 random disconnects each: no failure, no KV block held after, memory stable from the
+# end of round 2 to the end of round 3; round 1 is the warm-up).
 # Usage: tests/test_serve.sh PATH/TO/celer [--load]   (CTest passes it; CELER_MODEL names the model)
 # The client side is tests/serve_client.py (python3's standard library only).
 set -u
