@@ -90,6 +90,8 @@ typedef struct {
     int32_t n_batch;   /* most tokens in one celer_decode call; default 512 */
     int32_t n_seq_max; /* sequence ids 0..n_seq_max-1; default 1 */
     int32_t n_threads; /* default: number of online cores */
+    bool gpu;          /* run on CUDA device 0 (a build with -DCELER_CUDA=ON); n_ctx 0 then
+                          also shrinks the default context to what fits; default false */
 } celer_context_params;
 
 void celer_context_params_default(celer_context_params *p);
@@ -99,6 +101,8 @@ int32_t celer_context_n_ctx(const celer_context *ctx);
 int32_t celer_context_n_batch(const celer_context *ctx);
 const celer_model *celer_context_model(const celer_context *ctx);
 uint64_t celer_context_kv_bytes(const celer_context *ctx);
+/* "cpu" or "cuda": the backend running the context. */
+const char *celer_context_backend(const celer_context *ctx);
 
 /* Runs the batch through the model and appends it to the KV cache. Each sequence's
  * tokens must continue it in order (first at celer_seq_len). On error nothing is

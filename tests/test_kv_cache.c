@@ -70,10 +70,41 @@ static void test_rejects_bad_positions(void **state) {
     assert_null(kv);
 }
 
+/* The allocator without host storage (the CUDA backend's): cells are distinct across
+ * sequences, follow each sequence's block list, and cover 0..n_cells-1. */
+static void test_external_cells(void **state) {
+    (void)state;
+    kv_cache *kv = NULL;
+    assert_int_equal(kv_cache_init_external(&kv, 2, 8, 64, 2, NULL), CELER_OK);
+    assert_int_equal(kv_cache_n_cells(kv), 64);
+    celer_batch b;
+    assert_int_equal(celer_batch_init(&b, 64, NULL), CELER_OK);
+    for (int32_t p = 0; p < 20; p++) add(&b, p, 0);
+    for (int32_t p = 0; p < 30; p++) add(&b, p, 1);
+    assert_int_equal(kv_cache_reserve(kv, &b, NULL), CELER_OK);
+    bool seen[64] = {false};
+    for (int s = 0; s < 2; s++) {
+        const int32_t *blocks = kv_cache_seq_blocks(kv, s);
+        for (int p = 0; p < kv_cache_seq_len(kv, s); p++) {
+            int32_t cell = kv_cache_cell(kv, s, p);
+            assert_true(cell >= 0 && cell < 64);
+            assert_false(seen[cell]);
+            seen[cell] = true;
+            assert_int_equal(cell, blocks[p / KV_BLOCK_SIZE] * KV_BLOCK_SIZE + p % KV_BLOCK_SIZE);
+        }
+    }
+    assert_int_equal(kv_cache_free_blocks(kv), 0);
+    kv_cache_seq_truncate(kv, 1, 16);
+    assert_int_equal(kv_cache_free_blocks(kv), 1);
+    celer_batch_free(&b);
+    kv_cache_free(kv);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_append_and_rows),
         cmocka_unit_test(test_rejects_bad_positions),
+        cmocka_unit_test(test_external_cells),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -43,6 +43,7 @@ typedef struct {
     bool profile;
     bool probe;
     bool warmup;
+    bool gpu; /* --gpu: the CUDA backend */
 } bench_options;
 
 /* One row of the report: a test and its timed repetitions. */
@@ -137,6 +138,8 @@ static void bench_usage(FILE *out) {
             "      --profile           afterwards, per-operation times of one pp and one tg run\n"
             "                          (to stdout with md, to stderr with csv; inside the rows with json, jsonl)\n"
             "      --no-probe          skip the memory bandwidth probe\n"
+            "      --gpu               run on CUDA device 0 (a build with -DCELER_CUDA=ON); the probe\n"
+            "                          then measures host memory only and is skipped\n"
             "  -h, --help              this help\n"
             "\n"
             "Counts must be positive and single values (llama-bench's lists such as -p 128,512 and\n"
@@ -207,6 +210,7 @@ static int bench_parse(int argc, char **argv, bench_options *o) {
         else if (IS("--progress", "--progress")) {}
         else if (IS("--profile", "--profile")) o->profile = true;
         else if (IS("--no-probe", "--no-probe")) o->probe = false;
+        else if (IS("--gpu", "--gpu")) o->gpu = true, o->probe = false;
         else {
             fprintf(stderr, "celer bench: unknown option '%s' (try `celer bench --help`)\n", a);
             return 2;
@@ -490,7 +494,7 @@ static void md_print(const bench_report *rep) {
         else if (s.achieved_gbps > 0) snprintf(bw, sizeof(bw), "%.2f", s.achieved_gbps);
         /* "±" is two bytes of UTF-8: one more byte of width keeps the columns aligned */
         printf("| %-*.*s | %10s | %10s | %-10s | %7d | %*s | %21s | %23s | %14s |\n", model_width, model_width,
-               rep->model_name, size, params, "CPU", rep->o->n_threads, test_width, row->name, ts, tm, bw);
+               rep->model_name, size, params, rep->o->gpu ? "CUDA" : "CPU", rep->o->n_threads, test_width, row->name, ts, tm, bw);
     }
     printf("\nmodel: %s\n", rep->model_type);
     printf("decode: %.2f MB of weights per token + %.1f KiB of KV cache per position of context",
@@ -582,7 +586,7 @@ static int row_fields(const bench_report *rep, const bench_row *row, bench_field
     field_u64(f, &n, "build_number", 0);
     field_str(f, &n, "cpu_info", rep->cpu_info);
     field_str(f, &n, "gpu_info", "");
-    field_str(f, &n, "backends", "CPU");
+    field_str(f, &n, "backends", o->gpu ? "CUDA" : "CPU");
     field_str(f, &n, "model_filename", o->model_path);
     field_str(f, &n, "model_type", rep->model_type);
     field_u64(f, &n, "model_size", rep->model_size);
@@ -595,13 +599,13 @@ static int row_fields(const bench_report *rep, const bench_row *row, bench_field
     field_u64(f, &n, "poll", 0);
     field_str(f, &n, "type_k", "f16");
     field_str(f, &n, "type_v", "f16");
-    field_u64(f, &n, "n_gpu_layers", 0);
+    field_u64(f, &n, "n_gpu_layers", o->gpu ? 99 : 0); /* --gpu: all of them, as llama-bench's -ngl 99 */
     field_u64(f, &n, "n_cpu_moe", 0);
     field_str(f, &n, "split_mode", "none");
     field_u64(f, &n, "main_gpu", 0);
     field_bool(f, &n, "no_kv_offload", false);
     field_u64(f, &n, "flash_attn", 0);
-    field_str(f, &n, "devices", "CPU");
+    field_str(f, &n, "devices", o->gpu ? "CUDA0" : "CPU");
     field_str(f, &n, "tensor_split", "0.00");
     field_str(f, &n, "tensor_buft_overrides", "none");
     field_str(f, &n, "load_mode", "mmap");
@@ -944,6 +948,7 @@ static int bench_main(bench_options *o, celer_model *m, uint64_t mem_avail, cons
     cp.n_ctx = n_ctx;
     cp.n_batch = o->n_batch;
     cp.n_threads = o->n_threads;
+    cp.gpu = o->gpu;
     celer_error err = {0};
     bench_runner r = {.rng = 0x9e3779b97f4a7c15ull, .n_vocab = celer_model_n_vocab(m)};
     r.bos = celer_model_adds_bos(m) ? celer_token_bos(m) : -1;

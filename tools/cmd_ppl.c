@@ -33,6 +33,7 @@ static void ppl_usage(FILE *out) {
             "      --chunks N       evaluate only the first N chunks, -1 = all (default: -1)\n"
             "  -t, --threads N      threads (default: %d)\n"
             "  -b, --batch-size N   tokens per forward pass (default: the chunk size)\n"
+            "      --gpu            run on CUDA device 0 (a build with -DCELER_CUDA=ON)\n"
             "      --kl-save FILE   also save the model's log-probabilities at every scored position\n"
             "                       to FILE (about 100 KB per position for a 49k vocabulary), as the\n"
             "                       reference for --kl-base\n"
@@ -48,6 +49,10 @@ static int ppl_parse(int argc, char **argv, ppl_options *o) {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = NULL;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) return 1;
+        if (!strcmp(a, "--gpu")) {
+            o->ctx.gpu = true;
+            continue;
+        }
         if (!strcmp(a, "-m") || !strcmp(a, "--model") || !strcmp(a, "-f") || !strcmp(a, "--file") || !strcmp(a, "-c") ||
             !strcmp(a, "--ctx-size") || !strcmp(a, "--chunks") || !strcmp(a, "-t") || !strcmp(a, "--threads") ||
             !strcmp(a, "-b") || !strcmp(a, "--batch-size") || !strcmp(a, "--kl-save") || !strcmp(a, "--kl-base")) {

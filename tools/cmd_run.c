@@ -52,6 +52,7 @@ static void run_usage(FILE *out) {
             "  -c, --ctx-size N        context size in tokens, 0 = min(model's, 4096) (default: 0)\n"
             "  -b, --batch-size N      tokens per forward pass during the prompt (default: %d)\n"
             "      --quiet             no speed report on stderr\n"
+            "      --gpu               run on CUDA device 0 (a build with -DCELER_CUDA=ON)\n"
             "  -h, --help              this help\n",
             CELER_DEFAULT_MODEL, c.n_threads, c.n_batch);
 }
@@ -84,6 +85,7 @@ static int run_parse(int argc, char **argv, run_options *o) {
         else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) { VALUE(); if (!cli_parse_int(cmd, a, v, 0, 1 << 24, &o->ctx.n_ctx)) return 2; }
         else if (!strcmp(a, "-b") || !strcmp(a, "--batch-size")) { VALUE(); if (!cli_parse_int(cmd, a, v, 1, 65536, &o->ctx.n_batch)) return 2; }
         else if (!strcmp(a, "--quiet")) o->quiet = true;
+        else if (!strcmp(a, "--gpu")) o->ctx.gpu = true;
         else {
             fprintf(stderr, "celer run: unknown option '%s' (try `celer run --help`)\n", a);
             return 2;

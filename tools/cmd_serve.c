@@ -58,7 +58,7 @@ static void serve_usage(FILE *out) {
             "      --max-body KIB      largest request body in KiB; larger ones get 413 (default: 4096)\n"
             "      --timeout S         close a connection idle for S seconds (default: 600)\n"
             "      --max-conns N       simultaneous connections (default: 256)\n"
-            "      --gpu               run on the GPU (refused: the engine has no GPU path yet)\n"
+            "      --gpu               run on CUDA device 0 (a build with -DCELER_CUDA=ON)\n"
             "  -h, --help              this help\n",
             CELER_DEFAULT_MODEL, c.n_threads);
 }
@@ -85,16 +85,12 @@ static int serve_parse(int argc, char **argv, serve_options *o) {
         else if (!strcmp(a, "--max-body")) { VALUE(); if (!cli_parse_int(cmd, a, v, 1, 1 << 20, &o->max_body_kib)) return 2; }
         else if (!strcmp(a, "--timeout")) { VALUE(); if (!cli_parse_int(cmd, a, v, 1, 86400, &o->timeout_s)) return 2; }
         else if (!strcmp(a, "--max-conns")) { VALUE(); if (!cli_parse_int(cmd, a, v, 1, 65536, &o->max_connections)) return 2; }
-        else if (!strcmp(a, "--gpu")) o->gpu = true;
+        else if (!strcmp(a, "--gpu")) o->gpu = o->ctx.gpu = true;
         else {
             fprintf(stderr, "celer serve: unknown option '%s' (try `celer serve --help`)\n", a);
             return 2;
         }
 #undef VALUE
-    }
-    if (o->gpu) {
-        fprintf(stderr, "celer serve: --gpu: the engine runs on the CPU only for now (no GPU path in celer_context yet)\n");
-        return 2;
     }
     if (o->alias && (!*o->alias || strlen(o->alias) > 200)) {
         fprintf(stderr, "celer serve: --alias expects a name of 1 to 200 bytes\n");

@@ -48,4 +48,12 @@ typedef struct {
 
 extern const backend_ops backend_cpu;
 
+#ifdef CELER_HAVE_CUDA
+/* src/backend/cuda/: the whole forward on CUDA device 0 (docs/gpu.md). */
+extern const backend_ops backend_cuda;
+/* Device 0's free memory and a one-line name; CELER_ERR_UNSUPPORTED with a clear line when
+ * there is no device or driver. */
+celer_status cuda_device_memory(uint64_t *free_bytes, char *name, size_t name_size, celer_error *err);
+#endif
+
 #endif

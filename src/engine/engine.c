@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "backend/backend.h"
+#include "backend/cuda/cuda_plan.h"
 #include "celer.h"
 #include "core/timer.h"
 #include "engine/engine_internal.h"
@@ -203,6 +204,29 @@ void celer_context_params_default(celer_context_params *p) {
     *p = (celer_context_params){.n_ctx = 0, .n_batch = 512, .n_seq_max = 1, .n_threads = cores > 0 ? (int32_t)cores : 1};
 }
 
+/* --gpu: the backend, and the context sized against the device's free memory: a given
+ * n_ctx must fit (else the numbers and what would fit); the default shrinks to what fits. */
+static celer_status gpu_choose(const model *m, const celer_context_params *p, int32_t *n_ctx, const backend_ops **ops, celer_error *err) {
+#ifdef CELER_HAVE_CUDA
+    uint64_t free_bytes = 0;
+    char name[256];
+    celer_status st = cuda_device_memory(&free_bytes, name, sizeof(name), err);
+    if (st != CELER_OK) return st;
+    gpu_plan plan;
+    gpu_plan_compute(m, *n_ctx, p->n_batch, &plan);
+    if (p->n_ctx == 0 && plan.total > free_bytes) {
+        int32_t fits = gpu_plan_max_ctx(m, p->n_batch, free_bytes, *n_ctx);
+        if (fits > 0) gpu_plan_compute(m, *n_ctx = fits, p->n_batch, &plan);
+    }
+    if ((st = gpu_plan_check(&plan, m, free_bytes, name, err)) != CELER_OK) return st;
+    *ops = &backend_cuda;
+    return CELER_OK;
+#else
+    (void)m, (void)p, (void)n_ctx, (void)ops;
+    return celer_error_set(err, CELER_ERR_UNSUPPORTED, "--gpu: this celer was built without CUDA: cmake -DCELER_CUDA=ON");
+#endif
+}
+
 celer_status celer_context_new(celer_model *m, const celer_context_params *p, celer_context **out, celer_error *err) {
     *out = NULL;
     int32_t n_ctx = p->n_ctx > 0 ? p->n_ctx : (m->m->hp.n_ctx_train < 4096 ? m->m->hp.n_ctx_train : 4096);
@@ -212,15 +236,21 @@ celer_status celer_context_new(celer_model *m, const celer_context_params *p, ce
         return celer_error_set(err, CELER_ERR_INVALID_ARG, "batch size %d out of range [1, 65536]", p->n_batch);
     if (p->n_threads < 1 || p->n_threads > 1024)
         return celer_error_set(err, CELER_ERR_INVALID_ARG, "thread count %d out of range [1, 1024]", p->n_threads);
+    const backend_ops *ops = &backend_cpu;
+    if (p->gpu) {
+        celer_status st = gpu_choose(m->m, p, &n_ctx, &ops, err);
+        if (st != CELER_OK) return st;
+    }
     celer_context *ctx = calloc(1, sizeof(*ctx));
     if (!ctx) return celer_error_set(err, CELER_ERR_NOMEM, "context: out of memory");
     ctx->model = m;
-    ctx->ops = &backend_cpu;
+    ctx->ops = ops;
     ctx->n_ctx = n_ctx;
     ctx->n_batch = p->n_batch;
     const model_hparams *hp = &m->m->hp;
     backend_config cfg = {.n_threads = p->n_threads, .n_batch = p->n_batch, .n_ctx = n_ctx};
-    celer_status st = kv_cache_init(&ctx->kv, hp->n_layer, hp->n_head_kv * hp->head_dim, n_ctx, p->n_seq_max, err);
+    celer_status st = p->gpu ? kv_cache_init_external(&ctx->kv, hp->n_layer, hp->n_head_kv * hp->head_dim, n_ctx, p->n_seq_max, err)
+                             : kv_cache_init(&ctx->kv, hp->n_layer, hp->n_head_kv * hp->head_dim, n_ctx, p->n_seq_max, err);
     if (st == CELER_OK) st = ctx->ops->init(&ctx->be, m->m, &cfg, err);
     if (st == CELER_OK) st = celer_batch_init(&ctx->gen_batch, p->n_batch, err);
     if (st == CELER_OK) {
@@ -248,6 +278,7 @@ int32_t celer_context_n_ctx(const celer_context *ctx) { return ctx->n_ctx; }
 int32_t celer_context_n_batch(const celer_context *ctx) { return ctx->n_batch; }
 const celer_model *celer_context_model(const celer_context *ctx) { return ctx->model; }
 uint64_t celer_context_kv_bytes(const celer_context *ctx) { return kv_cache_bytes(ctx->kv); }
+const char *celer_context_backend(const celer_context *ctx) { return ctx->ops->name; }
 
 void celer_profile_enable(celer_context *ctx, bool on) { ctx->ops->profile(ctx->be, on); }
 

@@ -19,8 +19,8 @@ struct kv_cache {
     int32_t *new_len;      /* (n_seq_max) scratch for reserve */
 };
 
-celer_status kv_cache_init(kv_cache **out, int32_t n_layer, int32_t n_kv_dim, int32_t n_cells, int32_t n_seq_max,
-                           celer_error *err) {
+static celer_status cache_init(kv_cache **out, int32_t n_layer, int32_t n_kv_dim, int32_t n_cells, int32_t n_seq_max, bool storage,
+                               celer_error *err) {
     *out = NULL;
     if (n_layer < 1 || n_kv_dim < 1 || n_cells < 1 || n_seq_max < 1 || n_seq_max > 65536)
         return celer_error_set(err, CELER_ERR_INVALID_ARG, "kv cache: invalid size (layers %d, dim %d, cells %d, sequences %d)",
@@ -35,13 +35,15 @@ celer_status kv_cache_init(kv_cache **out, int32_t n_layer, int32_t n_kv_dim, in
     kv->n_kv_dim = n_kv_dim;
     kv->n_blocks = (int32_t)n_blocks;
     kv->n_seq_max = n_seq_max;
-    kv->k = malloc(elems * sizeof(uint16_t));
-    kv->v = malloc(elems * sizeof(uint16_t));
+    if (storage) {
+        kv->k = malloc(elems * sizeof(uint16_t));
+        kv->v = malloc(elems * sizeof(uint16_t));
+    }
     kv->free_list = malloc((size_t)n_blocks * sizeof(int32_t));
     kv->block_table = malloc((size_t)n_seq_max * (size_t)n_blocks * sizeof(int32_t));
     kv->seq_len = calloc((size_t)n_seq_max, sizeof(int32_t));
     kv->new_len = calloc((size_t)n_seq_max, sizeof(int32_t));
-    if (!kv->k || !kv->v || !kv->free_list || !kv->block_table || !kv->seq_len || !kv->new_len) {
+    if ((storage && (!kv->k || !kv->v)) || !kv->free_list || !kv->block_table || !kv->seq_len || !kv->new_len) {
         kv_cache_free(kv);
         return celer_error_set(err, CELER_ERR_NOMEM, "kv cache: out of memory for %lld MiB",
                                (long long)(2 * elems * sizeof(uint16_t) >> 20));
@@ -50,6 +52,16 @@ celer_status kv_cache_init(kv_cache **out, int32_t n_layer, int32_t n_kv_dim, in
     kv->n_free = kv->n_blocks;
     *out = kv;
     return CELER_OK;
+}
+
+celer_status kv_cache_init(kv_cache **out, int32_t n_layer, int32_t n_kv_dim, int32_t n_cells, int32_t n_seq_max,
+                           celer_error *err) {
+    return cache_init(out, n_layer, n_kv_dim, n_cells, n_seq_max, true, err);
+}
+
+celer_status kv_cache_init_external(kv_cache **out, int32_t n_layer, int32_t n_kv_dim, int32_t n_cells, int32_t n_seq_max,
+                                    celer_error *err) {
+    return cache_init(out, n_layer, n_kv_dim, n_cells, n_seq_max, false, err);
 }
 
 void kv_cache_free(kv_cache *kv) {
@@ -95,8 +107,24 @@ static int64_t row_index(const kv_cache *kv, int32_t layer, int32_t seq, int32_t
     return (((int64_t)layer * kv->n_blocks + block) * KV_BLOCK_SIZE + pos % KV_BLOCK_SIZE) * kv->n_kv_dim;
 }
 
-uint16_t *kv_cache_k(kv_cache *kv, int32_t layer, int32_t seq, int32_t pos) { return kv->k + row_index(kv, layer, seq, pos); }
-uint16_t *kv_cache_v(kv_cache *kv, int32_t layer, int32_t seq, int32_t pos) { return kv->v + row_index(kv, layer, seq, pos); }
+uint16_t *kv_cache_k(kv_cache *kv, int32_t layer, int32_t seq, int32_t pos) {
+    CHECK(kv->k);
+    return kv->k + row_index(kv, layer, seq, pos);
+}
+uint16_t *kv_cache_v(kv_cache *kv, int32_t layer, int32_t seq, int32_t pos) {
+    CHECK(kv->v);
+    return kv->v + row_index(kv, layer, seq, pos);
+}
+
+int32_t kv_cache_cell(const kv_cache *kv, int32_t seq, int32_t pos) {
+    CHECK(seq >= 0 && seq < kv->n_seq_max && pos >= 0 && pos < kv->seq_len[seq]);
+    return kv->block_table[(int64_t)seq * kv->n_blocks + pos / KV_BLOCK_SIZE] * KV_BLOCK_SIZE + pos % KV_BLOCK_SIZE;
+}
+
+const int32_t *kv_cache_seq_blocks(const kv_cache *kv, int32_t seq) {
+    CHECK(seq >= 0 && seq < kv->n_seq_max);
+    return kv->block_table + (int64_t)seq * kv->n_blocks;
+}
 
 int32_t kv_cache_seq_len(const kv_cache *kv, int32_t seq) {
     return seq >= 0 && seq < kv->n_seq_max ? kv->seq_len[seq] : 0;

@@ -22,6 +22,11 @@ typedef struct kv_cache kv_cache;
 /* n_cells: total positions over all sequences; n_seq_max: sequence ids 0..n_seq_max-1. */
 celer_status kv_cache_init(kv_cache **out, int32_t n_layer, int32_t n_kv_dim, int32_t n_cells, int32_t n_seq_max,
                            celer_error *err);
+/* The block allocator alone, for a backend that keeps K and V itself (on a device, as
+ * (n_layer, n_cells, n_kv_dim) fp16 addressed by kv_cache_cell): kv_cache_k/v must not
+ * be called on it. */
+celer_status kv_cache_init_external(kv_cache **out, int32_t n_layer, int32_t n_kv_dim, int32_t n_cells, int32_t n_seq_max,
+                                    celer_error *err);
 void kv_cache_free(kv_cache *kv);
 
 /* Checks that each sequence's tokens in the batch continue it in order (the first at
@@ -32,6 +37,12 @@ celer_status kv_cache_reserve(kv_cache *kv, const celer_batch *batch, celer_erro
 /* Row of (n_kv_dim) fp16 values for a position already reserved. */
 uint16_t *kv_cache_k(kv_cache *kv, int32_t layer, int32_t seq, int32_t pos);
 uint16_t *kv_cache_v(kv_cache *kv, int32_t layer, int32_t seq, int32_t pos);
+
+/* Flat cell index (0..kv_cache_n_cells-1) of a position already reserved: block id *
+ * KV_BLOCK_SIZE + pos % KV_BLOCK_SIZE. */
+int32_t kv_cache_cell(const kv_cache *kv, int32_t seq, int32_t pos);
+/* Block ids of seq in position order: ceil(kv_cache_seq_len / KV_BLOCK_SIZE) of them. */
+const int32_t *kv_cache_seq_blocks(const kv_cache *kv, int32_t seq);
 
 int32_t kv_cache_seq_len(const kv_cache *kv, int32_t seq);
 /* Keeps positions [0, n) of seq and returns the rest of its blocks to the pool. */
