@@ -37,7 +37,6 @@ expect serve-help-defaults 0 "--host ADDR .*default: 127.0.0.1" -- "$celer" serv
 expect serve-bad-port 2 "--port expects an integer in \[0, 65535\], got '70000'" -- "$celer" serve --port 70000
 expect serve-bad-seqs 2 "--max-seqs expects an integer" -- "$celer" serve --max-seqs 0
 expect serve-unknown-option 2 "unknown option '--bogus'" -- "$celer" serve --bogus
-expect serve-gpu 2 "--gpu: the engine runs on the CPU only" -- "$celer" serve --gpu
 expect serve-missing-model 1 "$tmp/none.gguf" -- "$celer" serve -m "$tmp/none.gguf" --port 0
 expect serve-bad-host 1 "cannot use host 'no.such.host.invalid'" -- "$celer" serve --host no.such.host.invalid --port 0
 expect run-help-defaults 0 "--top-k K .*default: 40" -- "$celer" run --help
@@ -133,6 +132,18 @@ if [ -n "$model" ] && [ -f "$model" ]; then
     expect run-greedy 0 "Paris" -- "$celer" run -m "$model" -p "The capital of France is" -n 8 --temp 0 -t 2
     expect run-chat 0 "prompt [0-9]+ tokens" -- "$celer" run -m "$model" --chat -p "Say hi." -n 8 --temp 0 -t 2
     long=$(printf 'word %.0s' $(seq 1 100))
+    # --gpu: a build without CUDA, or a machine without a device, says so in one line and
+    # exits 1 (run, serve, bench, ppl alike); a CUDA build on a GPU runs (tests/test_cuda_*.c).
+    gpu_none="--gpu: (this celer was built without CUDA: cmake -DCELER_CUDA=ON|no CUDA device: cudaGetDeviceCount)"
+    if "$celer" run -m "$model" --gpu -p hi -n 1 -t 2 >/dev/null 2>&1 </dev/null; then
+        echo "note: --gpu ran here (a CUDA build with a device): the no-device errors were not checked" >&2
+    else
+        expect run-gpu-none 1 "$gpu_none" -- "$celer" run -m "$model" --gpu -p hi -n 1 -t 2
+        expect serve-gpu-none 1 "$gpu_none" -- "$celer" serve -m "$model" --gpu --port 0
+        expect bench-gpu-none 1 "$gpu_none" -- "$celer" bench -m "$model" --gpu -p 8 -n 4 -r 1 --answer 4
+        printf 'some text to score' >"$tmp/gpu.txt"
+        expect ppl-gpu-none 1 "$gpu_none" -- "$celer" ppl -m "$model" --gpu -f "$tmp/gpu.txt" -c 64
+    fi
     expect prompt-too-long 1 "raise -c" -- "$celer" run -m "$model" -c 32 -p "$long" -n 4
     expect bad-template 1 "unknown chat template name 'nosuch'; known names: chatml" -- "$celer" run -m "$model" --chat --chat-template nosuch -p hi -n 4
     printf 'hello world\n' >"$tmp/short.txt"
