@@ -12,9 +12,10 @@
 // and attention launches splits for the longest context, so the graph is replayed, never
 // re-captured, as the context grows. Larger batches (prefill) dequantize each weight to
 // F16 in tiles and multiply through cuBLAS.
-// Per decoded token: 1 embedding + 8 per layer (norm, QKV, rope+KV, attention split,
-// attention combine, output projection, norm, gate+up+SiLU, down: 9 launches, 8 when
-// norms fold later) + 2 (final norm, head); docs/gpu.md has the count.
+// Kernels per decoded token: 1 (embedding) + 9 per layer (norm, Q+K+V, rope + KV write,
+// attention split, attention combine, output projection, norm, gate+up+SiLU, down) + 2
+// (final norm, head), when each layer's Q, K, V share a type and gate, up share one;
+// docs/gpu.md has the count and the memory plan.
 // Tests: tests/test_cuda_forward.c (against the CPU backend), tests/test_gpu_plan.c.
 #include <cublas_v2.h>
 #include <stdlib.h>
