@@ -9,7 +9,10 @@
  *     cache rows up to one ulp;
  *   attention: 5e-3 against cpu_attention, which rounds queries and probabilities to fp16
  *     as ggml does (the GPU keeps fp32).
- * Needs a CUDA device: without one it prints "SKIPPED: no CUDA device (...)" and exits 0.
+ * First, on any machine, the device dequantizers run on the host (cuda_dequantize_row_host)
+ * and must match dequantize_row for every type (normalized error 1e-6: index arithmetic).
+ * The rest needs a CUDA device: without one it prints "SKIPPED: no CUDA device (...)" and
+ * exits 0.
  * Built only with -DCELER_CUDA=ON. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -445,13 +448,37 @@ static void test_attention(void **state) {
     attention_case(2, 2, 32, 1, 1, 16, 16);    /* one position; exactly one block */
 }
 
+/* ---- the dequantizers on the host ---- */
+
+static void test_dequant_host(void **state) {
+    (void)state;
+    for (int t = 0; t < N_TYPES; t++) {
+        const int64_t cols = quant_get_traits(types[t].type)->block_size == 256 ? 1024 : 160, rows = 7;
+        const size_t row_bytes = quant_row_size(types[t].type, cols);
+        float *deq = malloc((size_t)(rows * cols) * sizeof(float)), *got = malloc((size_t)cols * sizeof(float));
+        double *ref = malloc((size_t)cols * sizeof(double));
+        uint8_t *w = random_weights(&types[t], rows, cols, deq);
+        for (int64_t r = 0; r < rows; r++) {
+            assert_true(cuda_dequantize_row_host(types[t].type, w + r * row_bytes, cols, got));
+            for (int64_t c = 0; c < cols; c++) ref[c] = deq[r * cols + c];
+            expect_close(quant_type_name(types[t].type), got, ref, cols, 1e-6);
+        }
+        free(deq), free(got), free(ref), free(w);
+    }
+    float out[32];
+    assert_false(cuda_dequantize_row_host(QUANT_Q8_K, out, 256, out));
+}
+
 /* ---- main ---- */
 
 int main(void) {
+    const struct CMUnitTest host_tests[] = {cmocka_unit_test(test_dequant_host)};
+    int failed = cmocka_run_group_tests_name("host", host_tests, NULL, NULL);
+    if (failed) return failed;
     int n = 0;
     cudaError_t e = cudaGetDeviceCount(&n);
     if (e != cudaSuccess || n == 0) {
-        printf("SKIPPED: no CUDA device (%s): the CUDA ops were not tested\n", e != cudaSuccess ? cudaGetErrorString(e) : "0 devices");
+        printf("SKIPPED: no CUDA device (%s): the CUDA ops were not tested on a device\n", e != cudaSuccess ? cudaGetErrorString(e) : "0 devices");
         return 0;
     }
     const struct CMUnitTest tests[] = {

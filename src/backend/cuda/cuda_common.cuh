@@ -8,6 +8,7 @@
 #include <cuda_runtime.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 extern "C" {
 #include "celer_status.h"
@@ -56,8 +57,26 @@ __device__ __forceinline__ float warp_max(float v) {
     return v;
 }
 
-__device__ __forceinline__ float half_bits_to_float(uint16_t h) { return __half2float(__ushort_as_half(h)); }
-__device__ __forceinline__ float bf16_bits_to_float(uint16_t h) { return __uint_as_float((uint32_t)h << 16); }
+// Host and device: the dequantizers also run on the host, so that tests/test_cuda_ops.c
+// checks their index arithmetic on machines without a GPU.
+#define CUDA_HD __host__ __device__ __forceinline__
+#ifdef __CUDA_ARCH__
+#define CUDA_UNROLL _Pragma("unroll")
+#else
+#define CUDA_UNROLL /* the host compiler knows no "#pragma unroll" */
+#endif
+
+CUDA_HD float bits_to_float(uint32_t u) {
+#ifdef __CUDA_ARCH__
+    return __uint_as_float(u);
+#else
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+#endif
+}
+CUDA_HD float half_bits_to_float(uint16_t h) { return __half2float(__ushort_as_half(h)); }
+CUDA_HD float bf16_bits_to_float(uint16_t h) { return bits_to_float((uint32_t)h << 16); }
 
 static inline unsigned int cuda_blocks(int64_t n, int threads) { return (unsigned int)((n + threads - 1) / threads); }
 

@@ -31,16 +31,16 @@ static inline bool cuda_quant_supported(uint32_t type) {
 #undef CASE
 }
 
-__device__ __forceinline__ uint16_t load_u16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
+CUDA_HD uint16_t load_u16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
 
 // 8 bytes from an address that may be only byte-aligned.
-__device__ __forceinline__ void load8(const uint8_t *p, uint8_t b[8]) {
-#pragma unroll
+CUDA_HD void load8(const uint8_t *p, uint8_t b[8]) {
+CUDA_UNROLL
     for (int k = 0; k < 8; k++) b[k] = p[k];
 }
 
 // Q4_K/Q5_K: scale and min of sub-block j (0..7), 6 bits each in 12 bytes (get_scale_min_k4).
-__device__ __forceinline__ void k4_scale_min(int j, const uint8_t *q, int *sc, int *m) {
+CUDA_HD void k4_scale_min(int j, const uint8_t *q, int *sc, int *m) {
     if (j < 4) {
         *sc = q[j] & 63;
         *m = q[j + 4] & 63;
@@ -51,12 +51,20 @@ __device__ __forceinline__ void k4_scale_min(int j, const uint8_t *q, int *sc, i
 }
 
 __constant__ int8_t cuda_iq4_nl_values[16] = IQ4_NL_VALUES;
+static const int8_t host_iq4_nl_values[16] = IQ4_NL_VALUES;
+CUDA_HD int iq4_nl_value(int q) {
+#ifdef __CUDA_ARCH__
+    return cuda_iq4_nl_values[q];
+#else
+    return host_iq4_nl_values[q];
+#endif
+}
 
 template <int TYPE> struct dequant;
 
 template <> struct dequant<QUANT_F32> {
     static constexpr int block = 32, bytes = 128; // any multiple of 8 works; 32 for the row checks
-    static __device__ __forceinline__ void run(const uint8_t *row, int64_t c, float v[8]) {
+    static CUDA_HD void run(const uint8_t *row, int64_t c, float v[8]) {
         const float4 *p = (const float4 *)(row + c * 32);
         float4 a = p[0], b = p[1];
         v[0] = a.x, v[1] = a.y, v[2] = a.z, v[3] = a.w, v[4] = b.x, v[5] = b.y, v[6] = b.z, v[7] = b.w;
@@ -65,26 +73,26 @@ template <> struct dequant<QUANT_F32> {
 
 template <> struct dequant<QUANT_F16> {
     static constexpr int block = 32, bytes = 64;
-    static __device__ __forceinline__ void run(const uint8_t *row, int64_t c, float v[8]) {
+    static CUDA_HD void run(const uint8_t *row, int64_t c, float v[8]) {
         uint4 u = *(const uint4 *)(row + c * 16); // one 16-byte load
-        const __half2 *h = (const __half2 *)&u;
-#pragma unroll
+        const uint32_t w[4] = {u.x, u.y, u.z, u.w};
+CUDA_UNROLL
         for (int k = 0; k < 4; k++) {
-            float2 f = __half22float2(h[k]);
-            v[2 * k] = f.x, v[2 * k + 1] = f.y;
+            v[2 * k] = half_bits_to_float((uint16_t)(w[k] & 0xffffu));
+            v[2 * k + 1] = half_bits_to_float((uint16_t)(w[k] >> 16));
         }
     }
 };
 
 template <> struct dequant<QUANT_BF16> {
     static constexpr int block = 32, bytes = 64;
-    static __device__ __forceinline__ void run(const uint8_t *row, int64_t c, float v[8]) {
+    static CUDA_HD void run(const uint8_t *row, int64_t c, float v[8]) {
         uint4 u = *(const uint4 *)(row + c * 16);
         const uint32_t w[4] = {u.x, u.y, u.z, u.w};
-#pragma unroll
+CUDA_UNROLL
         for (int k = 0; k < 4; k++) {
-            v[2 * k] = __uint_as_float(w[k] << 16);
-            v[2 * k + 1] = __uint_as_float(w[k] & 0xffff0000u);
+            v[2 * k] = bits_to_float(w[k] << 16);
+            v[2 * k + 1] = bits_to_float(w[k] & 0xffff0000u);
         }
     }
 };
@@ -92,12 +100,12 @@ template <> struct dequant<QUANT_BF16> {
 // Q8_0 (34 bytes): d, qs[32]; x = q d.
 template <> struct dequant<QUANT_Q8_0> {
     static constexpr int block = 32, bytes = 34;
-    static __device__ __forceinline__ void run(const uint8_t *row, int64_t c, float v[8]) {
+    static CUDA_HD void run(const uint8_t *row, int64_t c, float v[8]) {
         const uint8_t *b = row + (c / 4) * bytes;
         const float d = half_bits_to_float(load_u16(b));
         uint8_t q[8];
         load8(b + 2 + (c % 4) * 8, q);
-#pragma unroll
+CUDA_UNROLL
         for (int k = 0; k < 8; k++) v[k] = (float)(int8_t)q[k] * d;
     }
 };
@@ -105,13 +113,13 @@ template <> struct dequant<QUANT_Q8_0> {
 // Q4_0 (18 bytes): d, qs[16]; element j in qs[j % 16], low nibble for j < 16; x = (q - 8) d.
 template <> struct dequant<QUANT_Q4_0> {
     static constexpr int block = 32, bytes = 18;
-    static __device__ __forceinline__ void run(const uint8_t *row, int64_t c, float v[8]) {
+    static CUDA_HD void run(const uint8_t *row, int64_t c, float v[8]) {
         const uint8_t *b = row + (c / 4) * bytes;
         const int j0 = (int)(c % 4) * 8, shift = j0 < 16 ? 0 : 4;
         const float d = half_bits_to_float(load_u16(b));
         uint8_t q[8];
         load8(b + 2 + j0 % 16, q);
-#pragma unroll
+CUDA_UNROLL
         for (int k = 0; k < 8; k++) v[k] = (float)(((q[k] >> shift) & 0x0F) - 8) * d;
     }
 };
@@ -119,33 +127,33 @@ template <> struct dequant<QUANT_Q4_0> {
 // Q4_1 (20 bytes): d, m, qs[16]; x = q d + m.
 template <> struct dequant<QUANT_Q4_1> {
     static constexpr int block = 32, bytes = 20;
-    static __device__ __forceinline__ void run(const uint8_t *row, int64_t c, float v[8]) {
+    static CUDA_HD void run(const uint8_t *row, int64_t c, float v[8]) {
         const uint8_t *b = row + (c / 4) * bytes;
         const int j0 = (int)(c % 4) * 8, shift = j0 < 16 ? 0 : 4;
         const float d = half_bits_to_float(load_u16(b)), m = half_bits_to_float(load_u16(b + 2));
         uint8_t q[8];
         load8(b + 4 + j0 % 16, q);
-#pragma unroll
+CUDA_UNROLL
         for (int k = 0; k < 8; k++) v[k] = (float)((q[k] >> shift) & 0x0F) * d + m;
     }
 };
 
 // Fifth bits of a Q5 block: bit j of the little-endian u32 qh belongs to element j.
-__device__ __forceinline__ uint32_t q5_high(const uint8_t *qh) {
+CUDA_HD uint32_t q5_high(const uint8_t *qh) {
     return (uint32_t)qh[0] | (uint32_t)qh[1] << 8 | (uint32_t)qh[2] << 16 | (uint32_t)qh[3] << 24;
 }
 
 // Q5_0 (22 bytes): d, qh[4], qs[16]; x = (q - 16) d.
 template <> struct dequant<QUANT_Q5_0> {
     static constexpr int block = 32, bytes = 22;
-    static __device__ __forceinline__ void run(const uint8_t *row, int64_t c, float v[8]) {
+    static CUDA_HD void run(const uint8_t *row, int64_t c, float v[8]) {
         const uint8_t *b = row + (c / 4) * bytes;
         const int j0 = (int)(c % 4) * 8, shift = j0 < 16 ? 0 : 4;
         const float d = half_bits_to_float(load_u16(b));
         const uint32_t qh = q5_high(b + 2);
         uint8_t q[8];
         load8(b + 6 + j0 % 16, q);
-#pragma unroll
+CUDA_UNROLL
         for (int k = 0; k < 8; k++) {
             const int level = ((q[k] >> shift) & 0x0F) | (int)(((qh >> (j0 + k)) & 1) << 4);
             v[k] = (float)(level - 16) * d;
@@ -156,14 +164,14 @@ template <> struct dequant<QUANT_Q5_0> {
 // Q5_1 (24 bytes): d, m, qh[4], qs[16]; x = q d + m.
 template <> struct dequant<QUANT_Q5_1> {
     static constexpr int block = 32, bytes = 24;
-    static __device__ __forceinline__ void run(const uint8_t *row, int64_t c, float v[8]) {
+    static CUDA_HD void run(const uint8_t *row, int64_t c, float v[8]) {
         const uint8_t *b = row + (c / 4) * bytes;
         const int j0 = (int)(c % 4) * 8, shift = j0 < 16 ? 0 : 4;
         const float d = half_bits_to_float(load_u16(b)), m = half_bits_to_float(load_u16(b + 2));
         const uint32_t qh = q5_high(b + 4);
         uint8_t q[8];
         load8(b + 8 + j0 % 16, q);
-#pragma unroll
+CUDA_UNROLL
         for (int k = 0; k < 8; k++) {
             const int level = ((q[k] >> shift) & 0x0F) | (int)(((qh >> (j0 + k)) & 1) << 4);
             v[k] = (float)level * d + m;
@@ -174,14 +182,14 @@ template <> struct dequant<QUANT_Q5_1> {
 // IQ4_NL (18 bytes): d, qs[16] as Q4_0; x = d table[q].
 template <> struct dequant<QUANT_IQ4_NL> {
     static constexpr int block = 32, bytes = 18;
-    static __device__ __forceinline__ void run(const uint8_t *row, int64_t c, float v[8]) {
+    static CUDA_HD void run(const uint8_t *row, int64_t c, float v[8]) {
         const uint8_t *b = row + (c / 4) * bytes;
         const int j0 = (int)(c % 4) * 8, shift = j0 < 16 ? 0 : 4;
         const float d = half_bits_to_float(load_u16(b));
         uint8_t q[8];
         load8(b + 2 + j0 % 16, q);
-#pragma unroll
-        for (int k = 0; k < 8; k++) v[k] = d * (float)cuda_iq4_nl_values[(q[k] >> shift) & 0x0F];
+CUDA_UNROLL
+        for (int k = 0; k < 8; k++) v[k] = d * (float)iq4_nl_value((q[k] >> shift) & 0x0F);
     }
 };
 
@@ -189,7 +197,7 @@ template <> struct dequant<QUANT_IQ4_NL> {
 // Element p: bits 2s..2s+1 of qs[32 (p / 128) + p % 32], s = (p / 32) % 4; x = d sc q - dmin m.
 template <> struct dequant<QUANT_Q2_K> {
     static constexpr int block = 256, bytes = 84;
-    static __device__ __forceinline__ void run(const uint8_t *row, int64_t c, float v[8]) {
+    static CUDA_HD void run(const uint8_t *row, int64_t c, float v[8]) {
         const uint8_t *b = row + (c / 32) * bytes;
         const int p = (int)(c % 32) * 8, shift = 2 * ((p / 32) % 4);
         const float d = half_bits_to_float(load_u16(b + 80)), dmin = half_bits_to_float(load_u16(b + 82));
@@ -197,7 +205,7 @@ template <> struct dequant<QUANT_Q2_K> {
         const float dl = d * (float)(sc & 0x0F), ml = dmin * (float)(sc >> 4);
         uint8_t q[8];
         load8(b + 16 + (p / 128) * 32 + p % 32, q);
-#pragma unroll
+CUDA_UNROLL
         for (int k = 0; k < 8; k++) v[k] = dl * (float)((q[k] >> shift) & 3) - ml;
     }
 };
@@ -207,7 +215,7 @@ template <> struct dequant<QUANT_Q2_K> {
 // stored +32 (low 4 bits in bytes 0..7, high 2 bits in 8..11); x = d (sc - 32) q.
 template <> struct dequant<QUANT_Q3_K> {
     static constexpr int block = 256, bytes = 110;
-    static __device__ __forceinline__ void run(const uint8_t *row, int64_t c, float v[8]) {
+    static CUDA_HD void run(const uint8_t *row, int64_t c, float v[8]) {
         const uint8_t *b = row + (c / 32) * bytes;
         const int p = (int)(c % 32) * 8, bit = p / 32, shift = 2 * (bit % 4), l0 = p % 32, j = p / 16;
         const float d = half_bits_to_float(load_u16(b + 108));
@@ -216,7 +224,7 @@ template <> struct dequant<QUANT_Q3_K> {
         uint8_t q[8], h[8];
         load8(b + 32 + (p / 128) * 32 + l0, q);
         load8(b + l0, h);
-#pragma unroll
+CUDA_UNROLL
         for (int k = 0; k < 8; k++) v[k] = dl * (float)(((q[k] >> shift) & 3) - (((h[k] >> bit) & 1) ? 0 : 4));
     }
 };
@@ -225,7 +233,7 @@ template <> struct dequant<QUANT_Q3_K> {
 // qs[32 (p / 64) + p % 32]; sub-block p / 32; x = d sc q - dmin m.
 template <> struct dequant<QUANT_Q4_K> {
     static constexpr int block = 256, bytes = 144;
-    static __device__ __forceinline__ void run(const uint8_t *row, int64_t c, float v[8]) {
+    static CUDA_HD void run(const uint8_t *row, int64_t c, float v[8]) {
         const uint8_t *b = row + (c / 32) * bytes;
         const int p = (int)(c % 32) * 8, shift = 4 * ((p / 32) % 2);
         int sc, m;
@@ -233,7 +241,7 @@ template <> struct dequant<QUANT_Q4_K> {
         const float dl = half_bits_to_float(load_u16(b)) * (float)sc, ml = half_bits_to_float(load_u16(b + 2)) * (float)m;
         uint8_t q[8];
         load8(b + 16 + (p / 64) * 32 + p % 32, q);
-#pragma unroll
+CUDA_UNROLL
         for (int k = 0; k < 8; k++) v[k] = dl * (float)((q[k] >> shift) & 0x0F) - ml;
     }
 };
@@ -242,7 +250,7 @@ template <> struct dequant<QUANT_Q4_K> {
 // p / 32 of qh[p % 32] is set.
 template <> struct dequant<QUANT_Q5_K> {
     static constexpr int block = 256, bytes = 176;
-    static __device__ __forceinline__ void run(const uint8_t *row, int64_t c, float v[8]) {
+    static CUDA_HD void run(const uint8_t *row, int64_t c, float v[8]) {
         const uint8_t *b = row + (c / 32) * bytes;
         const int p = (int)(c % 32) * 8, shift = 4 * ((p / 32) % 2), bit = p / 32;
         int sc, m;
@@ -251,7 +259,7 @@ template <> struct dequant<QUANT_Q5_K> {
         uint8_t q[8], h[8];
         load8(b + 48 + (p / 64) * 32 + p % 32, q);
         load8(b + 16 + p % 32, h);
-#pragma unroll
+CUDA_UNROLL
         for (int k = 0; k < 8; k++) v[k] = dl * (float)(((q[k] >> shift) & 0x0F) + (((h[k] >> bit) & 1) ? 16 : 0)) - ml;
     }
 };
@@ -260,14 +268,14 @@ template <> struct dequant<QUANT_Q5_K> {
 // nibble k / 2 of ql[64 h + 32 (k % 2) + l], bits 2k..2k+1 of qh[32 h + l]; x = d sc (q - 32).
 template <> struct dequant<QUANT_Q6_K> {
     static constexpr int block = 256, bytes = 210;
-    static __device__ __forceinline__ void run(const uint8_t *row, int64_t c, float v[8]) {
+    static CUDA_HD void run(const uint8_t *row, int64_t c, float v[8]) {
         const uint8_t *b = row + (c / 32) * bytes;
         const int p = (int)(c % 32) * 8, h = p / 128, k4 = (p / 32) % 4, l0 = p % 32;
         const float dl = half_bits_to_float(load_u16(b + 208)) * (float)(int8_t)b[192 + p / 16];
         uint8_t lo[8], hi[8];
         load8(b + 64 * h + 32 * (k4 % 2) + l0, lo);
         load8(b + 128 + 32 * h + l0, hi);
-#pragma unroll
+CUDA_UNROLL
         for (int k = 0; k < 8; k++) {
             const int level = (((lo[k] >> (4 * (k4 / 2))) & 0x0F) | (((hi[k] >> (2 * k4)) & 3) << 4)) - 32;
             v[k] = dl * (float)level;

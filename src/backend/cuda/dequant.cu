@@ -35,6 +35,18 @@ __global__ void f32_to_f16_kernel(const float *__restrict__ x, __half *__restric
     if (i < n) out[i] = __float2half_rn(x[i]);
 }
 
+template <int TYPE> static void dequantize_row_host(const uint8_t *row, int64_t cols, float *out) {
+    for (int64_t c = 0; c < cols / 8; c++) dequant<TYPE>::run(row, c, out + 8 * c);
+}
+
+extern "C" bool cuda_dequantize_row_host(uint32_t type, const void *row, int64_t cols, float *out) {
+    if (cols % 32 != 0) return false;
+#define CASE(t) \
+    case t: dequantize_row_host<t>((const uint8_t *)row, cols, out); return true;
+    switch (type) { CUDA_QUANT_TYPES(CASE) default: return false; }
+#undef CASE
+}
+
 static bool shape_ok(int64_t cols) { return cols >= 32 && cols % 32 == 0; }
 
 extern "C" celer_status dequantize_f16_cuda(uint32_t type, const void *w, size_t row_bytes, int64_t rows, int64_t cols, void *out,
