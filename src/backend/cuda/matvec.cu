@@ -35,6 +35,7 @@ __global__ void __launch_bounds__(MATVEC_WARPS *WARP_SIZE) matvec_kernel(matvec_
     float acc[NT];
 #pragma unroll
     for (int t = 0; t < NT; t++) acc[t] = 0.0f;
+#pragma unroll 4 // loads of four chunks in flight per lane: nothing in the loop stores
     for (int64_t c = lane; c < chunks; c += WARP_SIZE) {
         float v[8];
         dequant<TYPE>::run(w, c, v);
@@ -63,6 +64,7 @@ __global__ void __launch_bounds__(MATVEC_WARPS *WARP_SIZE) matvec_swiglu_kernel(
     float g[NT], u[NT];
 #pragma unroll
     for (int t = 0; t < NT; t++) g[t] = u[t] = 0.0f;
+#pragma unroll 2
     for (int64_t c = lane; c < chunks; c += WARP_SIZE) {
         float v[8];
         dequant<TYPE>::run(wg, c, v);
