@@ -465,8 +465,13 @@ static void test_dequant_host(void **state) {
         }
         free(deq), free(got), free(ref), free(w);
     }
-    float out[32];
+    float out[256];
     assert_false(cuda_dequantize_row_host(QUANT_Q8_K, out, 256, out));
+    /* the alignment check itself: a Q4_K row 2 bytes off its 8-byte loads is refused */
+    uint8_t *row = calloc(1, 144 + 16);
+    assert_true(cuda_dequantize_row_host(QUANT_Q4_K, row, 256, out));
+    assert_false(cuda_dequantize_row_host(QUANT_Q4_K, row + 2, 256, out));
+    free(row);
 }
 
 /* ---- main ---- */

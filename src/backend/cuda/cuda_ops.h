@@ -53,7 +53,9 @@ celer_status dequantize_f16_cuda(uint32_t type, const void *w, size_t row_bytes,
 celer_status get_rows_cuda(uint32_t type, const void *w, size_t row_bytes, int64_t cols, const int32_t *ids, int32_t n, float *out,
                            cudaStream_t stream, celer_error *err);
 /* The device dequantizers (cuda_quant.cuh) run on the host over one row (cols a multiple
- * of 32), so tests check their index arithmetic without a GPU; false if the type has none. */
+ * of 32), so tests check their index arithmetic without a GPU; false if the type has none
+ * or a load was less aligned than the device's wide loads assume (row: as uploaded, at a
+ * multiple of the row size from a 16-byte aligned base). */
 bool cuda_dequantize_row_host(uint32_t type, const void *row, int64_t cols, float *out);
 /* out (n) f16 = x (n) f32, both device. */
 celer_status f32_to_f16_cuda(const float *x, void *out, int64_t n, cudaStream_t stream, celer_error *err);

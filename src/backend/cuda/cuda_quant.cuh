@@ -31,12 +31,55 @@ static inline bool cuda_quant_supported(uint32_t type) {
 #undef CASE
 }
 
-CUDA_HD uint16_t load_u16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
+// Loads as wide as each field's alignment allows: blocks sit at multiples of their size
+// from rows that start at multiples of the row size from a 256-byte aligned upload, so
+// e.g. every 8 quantized bytes of a Q4_K chunk are 8-byte aligned, of a Q4_0 chunk only
+// 2-byte aligned (18-byte blocks). On the host (tests) the same functions use memcpy and
+// record an address less aligned than the device load assumes in cuda_host_misaligned().
+#ifndef __CUDA_ARCH__
+bool &cuda_host_misaligned(void); // dequant.cu
+#endif
 
-// 8 bytes from an address that may be only byte-aligned.
-CUDA_HD void load8(const uint8_t *p, uint8_t b[8]) {
+template <int ALIGN> CUDA_HD void check_align(const uint8_t *p) {
+#ifndef __CUDA_ARCH__
+    if ((uintptr_t)p % ALIGN != 0) cuda_host_misaligned() = true;
+#else
+    (void)p;
+#endif
+}
+
+// fp16 bits of a scale: every block type keeps them 2-byte aligned.
+CUDA_HD uint16_t load_u16(const uint8_t *p) {
+    check_align<2>(p);
+#ifdef __CUDA_ARCH__
+    return *(const uint16_t *)p;
+#else
+    uint16_t v;
+    memcpy(&v, p, 2);
+    return v;
+#endif
+}
+
+// 8 bytes from an address aligned to ALIGN (2, 4 or 8) bytes: 4, 2 or 1 loads.
+template <int ALIGN> CUDA_HD void load8(const uint8_t *p, uint8_t b[8]) {
+    static_assert(ALIGN == 2 || ALIGN == 4 || ALIGN == 8, "load8: 2-, 4- or 8-byte alignment");
+    check_align<ALIGN>(p);
+#ifdef __CUDA_ARCH__
+    uint32_t lo, hi;
+    if (ALIGN == 8) {
+        const uint2 u = *(const uint2 *)p;
+        lo = u.x, hi = u.y;
+    } else if (ALIGN == 4) {
+        lo = ((const uint32_t *)p)[0], hi = ((const uint32_t *)p)[1];
+    } else {
+        const uint16_t *h = (const uint16_t *)p;
+        lo = h[0] | (uint32_t)h[1] << 16, hi = h[2] | (uint32_t)h[3] << 16;
+    }
 CUDA_UNROLL
-    for (int k = 0; k < 8; k++) b[k] = p[k];
+    for (int k = 0; k < 4; k++) b[k] = (uint8_t)(lo >> (8 * k)), b[k + 4] = (uint8_t)(hi >> (8 * k));
+#else
+    memcpy(b, p, 8);
+#endif
 }
 
 // Q4_K/Q5_K: scale and min of sub-block j (0..7), 6 bits each in 12 bytes (get_scale_min_k4).
@@ -65,6 +108,7 @@ template <int TYPE> struct dequant;
 template <> struct dequant<QUANT_F32> {
     static constexpr int block = 32, bytes = 128; // any multiple of 8 works; 32 for the row checks
     static CUDA_HD void run(const uint8_t *row, int64_t c, float v[8]) {
+        check_align<16>(row + c * 32);
         const float4 *p = (const float4 *)(row + c * 32);
         float4 a = p[0], b = p[1];
         v[0] = a.x, v[1] = a.y, v[2] = a.z, v[3] = a.w, v[4] = b.x, v[5] = b.y, v[6] = b.z, v[7] = b.w;
@@ -74,6 +118,7 @@ template <> struct dequant<QUANT_F32> {
 template <> struct dequant<QUANT_F16> {
     static constexpr int block = 32, bytes = 64;
     static CUDA_HD void run(const uint8_t *row, int64_t c, float v[8]) {
+        check_align<16>(row + c * 16);
         uint4 u = *(const uint4 *)(row + c * 16); // one 16-byte load
         const uint32_t w[4] = {u.x, u.y, u.z, u.w};
 CUDA_UNROLL
@@ -87,6 +132,7 @@ CUDA_UNROLL
 template <> struct dequant<QUANT_BF16> {
     static constexpr int block = 32, bytes = 64;
     static CUDA_HD void run(const uint8_t *row, int64_t c, float v[8]) {
+        check_align<16>(row + c * 16);
         uint4 u = *(const uint4 *)(row + c * 16);
         const uint32_t w[4] = {u.x, u.y, u.z, u.w};
 CUDA_UNROLL
@@ -104,7 +150,7 @@ template <> struct dequant<QUANT_Q8_0> {
         const uint8_t *b = row + (c / 4) * bytes;
         const float d = half_bits_to_float(load_u16(b));
         uint8_t q[8];
-        load8(b + 2 + (c % 4) * 8, q);
+        load8<2>(b + 2 + (c % 4) * 8, q);
 CUDA_UNROLL
         for (int k = 0; k < 8; k++) v[k] = (float)(int8_t)q[k] * d;
     }
@@ -118,7 +164,7 @@ template <> struct dequant<QUANT_Q4_0> {
         const int j0 = (int)(c % 4) * 8, shift = j0 < 16 ? 0 : 4;
         const float d = half_bits_to_float(load_u16(b));
         uint8_t q[8];
-        load8(b + 2 + j0 % 16, q);
+        load8<2>(b + 2 + j0 % 16, q);
 CUDA_UNROLL
         for (int k = 0; k < 8; k++) v[k] = (float)(((q[k] >> shift) & 0x0F) - 8) * d;
     }
@@ -132,16 +178,14 @@ template <> struct dequant<QUANT_Q4_1> {
         const int j0 = (int)(c % 4) * 8, shift = j0 < 16 ? 0 : 4;
         const float d = half_bits_to_float(load_u16(b)), m = half_bits_to_float(load_u16(b + 2));
         uint8_t q[8];
-        load8(b + 4 + j0 % 16, q);
+        load8<4>(b + 4 + j0 % 16, q);
 CUDA_UNROLL
         for (int k = 0; k < 8; k++) v[k] = (float)((q[k] >> shift) & 0x0F) * d + m;
     }
 };
 
 // Fifth bits of a Q5 block: bit j of the little-endian u32 qh belongs to element j.
-CUDA_HD uint32_t q5_high(const uint8_t *qh) {
-    return (uint32_t)qh[0] | (uint32_t)qh[1] << 8 | (uint32_t)qh[2] << 16 | (uint32_t)qh[3] << 24;
-}
+CUDA_HD uint32_t q5_high(const uint8_t *qh) { return (uint32_t)load_u16(qh) | (uint32_t)load_u16(qh + 2) << 16; }
 
 // Q5_0 (22 bytes): d, qh[4], qs[16]; x = (q - 16) d.
 template <> struct dequant<QUANT_Q5_0> {
@@ -152,7 +196,7 @@ template <> struct dequant<QUANT_Q5_0> {
         const float d = half_bits_to_float(load_u16(b));
         const uint32_t qh = q5_high(b + 2);
         uint8_t q[8];
-        load8(b + 6 + j0 % 16, q);
+        load8<2>(b + 6 + j0 % 16, q);
 CUDA_UNROLL
         for (int k = 0; k < 8; k++) {
             const int level = ((q[k] >> shift) & 0x0F) | (int)(((qh >> (j0 + k)) & 1) << 4);
@@ -170,7 +214,7 @@ template <> struct dequant<QUANT_Q5_1> {
         const float d = half_bits_to_float(load_u16(b)), m = half_bits_to_float(load_u16(b + 2));
         const uint32_t qh = q5_high(b + 4);
         uint8_t q[8];
-        load8(b + 8 + j0 % 16, q);
+        load8<8>(b + 8 + j0 % 16, q);
 CUDA_UNROLL
         for (int k = 0; k < 8; k++) {
             const int level = ((q[k] >> shift) & 0x0F) | (int)(((qh >> (j0 + k)) & 1) << 4);
@@ -187,7 +231,7 @@ template <> struct dequant<QUANT_IQ4_NL> {
         const int j0 = (int)(c % 4) * 8, shift = j0 < 16 ? 0 : 4;
         const float d = half_bits_to_float(load_u16(b));
         uint8_t q[8];
-        load8(b + 2 + j0 % 16, q);
+        load8<2>(b + 2 + j0 % 16, q);
 CUDA_UNROLL
         for (int k = 0; k < 8; k++) v[k] = d * (float)iq4_nl_value((q[k] >> shift) & 0x0F);
     }
@@ -204,7 +248,7 @@ template <> struct dequant<QUANT_Q2_K> {
         const int sc = b[p / 16];
         const float dl = d * (float)(sc & 0x0F), ml = dmin * (float)(sc >> 4);
         uint8_t q[8];
-        load8(b + 16 + (p / 128) * 32 + p % 32, q);
+        load8<4>(b + 16 + (p / 128) * 32 + p % 32, q);
 CUDA_UNROLL
         for (int k = 0; k < 8; k++) v[k] = dl * (float)((q[k] >> shift) & 3) - ml;
     }
@@ -222,8 +266,8 @@ template <> struct dequant<QUANT_Q3_K> {
         const int low = (b[96 + j % 8] >> (4 * (j / 8))) & 0x0F, high = (b[96 + 8 + j % 4] >> (2 * (j / 4))) & 3;
         const float dl = d * (float)((low | high << 4) - 32);
         uint8_t q[8], h[8];
-        load8(b + 32 + (p / 128) * 32 + l0, q);
-        load8(b + l0, h);
+        load8<2>(b + 32 + (p / 128) * 32 + l0, q);
+        load8<2>(b + l0, h);
 CUDA_UNROLL
         for (int k = 0; k < 8; k++) v[k] = dl * (float)(((q[k] >> shift) & 3) - (((h[k] >> bit) & 1) ? 0 : 4));
     }
@@ -240,7 +284,7 @@ template <> struct dequant<QUANT_Q4_K> {
         k4_scale_min(p / 32, b + 4, &sc, &m);
         const float dl = half_bits_to_float(load_u16(b)) * (float)sc, ml = half_bits_to_float(load_u16(b + 2)) * (float)m;
         uint8_t q[8];
-        load8(b + 16 + (p / 64) * 32 + p % 32, q);
+        load8<8>(b + 16 + (p / 64) * 32 + p % 32, q);
 CUDA_UNROLL
         for (int k = 0; k < 8; k++) v[k] = dl * (float)((q[k] >> shift) & 0x0F) - ml;
     }
@@ -257,8 +301,8 @@ template <> struct dequant<QUANT_Q5_K> {
         k4_scale_min(p / 32, b + 4, &sc, &m);
         const float dl = half_bits_to_float(load_u16(b)) * (float)sc, ml = half_bits_to_float(load_u16(b + 2)) * (float)m;
         uint8_t q[8], h[8];
-        load8(b + 48 + (p / 64) * 32 + p % 32, q);
-        load8(b + 16 + p % 32, h);
+        load8<8>(b + 48 + (p / 64) * 32 + p % 32, q);
+        load8<8>(b + 16 + p % 32, h);
 CUDA_UNROLL
         for (int k = 0; k < 8; k++) v[k] = dl * (float)(((q[k] >> shift) & 0x0F) + (((h[k] >> bit) & 1) ? 16 : 0)) - ml;
     }
@@ -273,8 +317,8 @@ template <> struct dequant<QUANT_Q6_K> {
         const int p = (int)(c % 32) * 8, h = p / 128, k4 = (p / 32) % 4, l0 = p % 32;
         const float dl = half_bits_to_float(load_u16(b + 208)) * (float)(int8_t)b[192 + p / 16];
         uint8_t lo[8], hi[8];
-        load8(b + 64 * h + 32 * (k4 % 2) + l0, lo);
-        load8(b + 128 + 32 * h + l0, hi);
+        load8<2>(b + 64 * h + 32 * (k4 % 2) + l0, lo);
+        load8<2>(b + 128 + 32 * h + l0, hi);
 CUDA_UNROLL
         for (int k = 0; k < 8; k++) {
             const int level = (((lo[k] >> (4 * (k4 / 2))) & 0x0F) | (((hi[k] >> (2 * k4)) & 3) << 4)) - 32;

@@ -35,16 +35,23 @@ __global__ void f32_to_f16_kernel(const float *__restrict__ x, __half *__restric
     if (i < n) out[i] = __float2half_rn(x[i]);
 }
 
+bool &cuda_host_misaligned(void) {
+    static thread_local bool misaligned = false;
+    return misaligned;
+}
+
 template <int TYPE> static void dequantize_row_host(const uint8_t *row, int64_t cols, float *out) {
     for (int64_t c = 0; c < cols / 8; c++) dequant<TYPE>::run(row, c, out + 8 * c);
 }
 
 extern "C" bool cuda_dequantize_row_host(uint32_t type, const void *row, int64_t cols, float *out) {
     if (cols % 32 != 0) return false;
+    cuda_host_misaligned() = false;
 #define CASE(t) \
-    case t: dequantize_row_host<t>((const uint8_t *)row, cols, out); return true;
+    case t: dequantize_row_host<t>((const uint8_t *)row, cols, out); break;
     switch (type) { CUDA_QUANT_TYPES(CASE) default: return false; }
 #undef CASE
+    return !cuda_host_misaligned();
 }
 
 static bool shape_ok(int64_t cols) { return cols >= 32 && cols % 32 == 0; }
