@@ -392,7 +392,7 @@ static celer_status run_forward(backend *b, int32_t n, int32_t n_out, celer_erro
 
 /* Captures run_forward for n tokens into b->graphs[n]. */
 static celer_status capture_graph(backend *b, int32_t n, celer_error *err) {
-    CUDA_TRY(cudaStreamBeginCapture(b->stream, cudaStreamCaptureModeThreadLocal), err);
+    CUDA_TRY(cudaStreamBeginCapture(b->stream, cudaStreamCaptureModeThreadLocal), err); /* this thread's calls only */
     celer_status st = run_forward(b, n, n, err);
     cudaGraph_t graph = NULL;
     cudaError_t e = cudaStreamEndCapture(b->stream, &graph); /* always end the capture, even after a failure */
@@ -400,12 +400,12 @@ static celer_status capture_graph(backend *b, int32_t n, celer_error *err) {
         if (graph) cudaGraphDestroy(graph);
         return st;
     }
-    if (e != cudaSuccess) return cuda_error(err, e, "cudaStreamEndCapture");
+    if (e != cudaSuccess) return cuda_error(err, e, "cudaStreamEndCapture (CELER_CUDA_GRAPH=0 runs without graphs)");
     e = cudaGraphInstantiate(&b->graphs[n], graph, 0);
     cudaGraphDestroy(graph);
     if (e != cudaSuccess) {
         b->graphs[n] = NULL;
-        return cuda_error(err, e, "cudaGraphInstantiate");
+        return cuda_error(err, e, "cudaGraphInstantiate (CELER_CUDA_GRAPH=0 runs without graphs)");
     }
     return CELER_OK;
 }
