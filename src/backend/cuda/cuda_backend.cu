@@ -27,11 +27,30 @@
 extern "C" {
 #include "backend/backend.h"
 #include "backend/cuda/cuda_plan.h"
-#include "core/timer.h"
 #include "quant/quant.h"
 }
 
 static_assert(GPU_MATVEC_MAX_TOKENS == MATVEC_MAX_TOKENS, "plan and kernels agree on the decode batch");
+
+/* The stages of a forward, for per-op profiles (celer bench --profile), named as the CPU
+ * backend names them. Profiled forwards run without graphs, each stage between two
+ * events; the times are device times. */
+typedef enum {
+    OP_EMBED,
+    OP_ATTN_NORM,
+    OP_QKV,
+    OP_ROPE_KV,
+    OP_ATTENTION,
+    OP_ATTN_OUT,
+    OP_FFN_NORM,
+    OP_FFN_GATE_UP,
+    OP_FFN_DOWN,
+    OP_OUTPUT,
+    OP_COUNT
+} op_id;
+
+static const char *const op_names[OP_COUNT] = {"embed", "attn_norm", "matmul_qkv", "rope_kv_store", "attention", "matmul_attn_out",
+                                               "ffn_norm", "matmul_ffn_gate_up_silu", "matmul_ffn_down", "output_norm_head"};
 
 struct backend {
     model dm;                /* the model with data pointers into device memory */
@@ -53,8 +72,11 @@ struct backend {
     cudaGraphExec_t graphs[GPU_MATVEC_MAX_TOKENS + 1]; /* decode step per token count, NULL until captured */
     bool use_graphs;
     bool profile;
-    uint64_t calls;
-    double seconds;
+    cudaEvent_t *events;     /* (2 * stages per forward) while profiling: begin and end of each stage */
+    op_id *event_ops;        /* (stages per forward) */
+    int32_t n_events, max_events;
+    uint64_t op_calls[OP_COUNT];
+    double op_seconds[OP_COUNT];
 };
 
 /* ---- device discovery ---- */
@@ -119,6 +141,9 @@ static void cuda_free_backend(backend *b) {
     if (!b) return;
     for (int i = 0; i <= GPU_MATVEC_MAX_TOKENS; i++)
         if (b->graphs[i]) cudaGraphExecDestroy(b->graphs[i]);
+    for (int32_t i = 0; i < b->max_events; i++) cudaEventDestroy(b->events[i]);
+    free(b->events);
+    free(b->event_ops);
     if (b->blas) cublasDestroy(b->blas);
     if (b->stream) cudaStreamDestroy(b->stream);
     cudaFree(b->weights);
@@ -242,6 +267,33 @@ static celer_status cuda_init(backend **out, const model *m, const backend_confi
 
 /* ---- forward ---- */
 
+/* Profiling: an event before a stage, one after (no-ops unless profiling). */
+static celer_status stage_begin(backend *b, celer_error *err) {
+    if (!b->profile || b->n_events + 2 > b->max_events) return CELER_OK;
+    CUDA_TRY(cudaEventRecord(b->events[b->n_events], b->stream), err);
+    return CELER_OK;
+}
+
+static celer_status stage_end(backend *b, op_id op, celer_status st, celer_error *err) {
+    if (st != CELER_OK || !b->profile || b->n_events + 2 > b->max_events) return st;
+    CUDA_TRY(cudaEventRecord(b->events[b->n_events + 1], b->stream), err);
+    b->event_ops[b->n_events / 2] = op;
+    b->n_events += 2;
+    return CELER_OK;
+}
+
+/* After the stream is synchronized: the stages' times into the totals. */
+static celer_status stage_collect(backend *b, celer_error *err) {
+    for (int32_t i = 0; i + 1 < b->n_events; i += 2) {
+        float ms = 0.0f;
+        CUDA_TRY(cudaEventElapsedTime(&ms, b->events[i], b->events[i + 1]), err);
+        b->op_seconds[b->event_ops[i / 2]] += 1e-3 * ms;
+        b->op_calls[b->event_ops[i / 2]]++;
+    }
+    b->n_events = 0;
+    return CELER_OK;
+}
+
 /* Device views of the batch's ints (layout fixed by n_batch so graphs keep pointers). */
 typedef struct {
     const int32_t *token, *pos, *cell, *table_off, *out_rows, *blocks;
@@ -314,8 +366,9 @@ static celer_status attention_block(backend *b, const batch_inputs *in, int32_t 
     const model_hparams *hp = &b->dm.hp;
     const model_layer *l = &b->layers[il];
     const int64_t q_dim = (int64_t)hp->n_head * hp->head_dim, kv_dim = (int64_t)hp->n_head_kv * hp->head_dim;
-    celer_status st = rmsnorm_cuda(b->xn, b->x, (const float *)l->attn_norm.data, NULL, n, hp->n_embd, hp->norm_eps, b->stream, err);
-    if (st != CELER_OK) return st;
+    celer_status st = stage_begin(b, err);
+    if (st == CELER_OK) st = rmsnorm_cuda(b->xn, b->x, (const float *)l->attn_norm.data, NULL, n, hp->n_embd, hp->norm_eps, b->stream, err);
+    if ((st = stage_end(b, OP_ATTN_NORM, st, err)) != CELER_OK || (st = stage_begin(b, err)) != CELER_OK) return st;
     if (n <= GPU_MATVEC_MAX_TOKENS && l->wq.type == l->wk.type && l->wq.type == l->wv.type) { /* Q, K, V in one launch */
         matvec_args a = {};
         a.type = l->wq.type;
@@ -330,7 +383,7 @@ static celer_status attention_block(backend *b, const batch_inputs *in, int32_t 
         if (st == CELER_OK) st = matmul(b, &l->wk, b->xn, n, b->k, kv_dim, false, true, err);
         if (st == CELER_OK) st = matmul(b, &l->wv, b->xn, n, b->v, kv_dim, false, true, err);
     }
-    if (st != CELER_OK) return st;
+    if ((st = stage_end(b, OP_QKV, st, err)) != CELER_OK || (st = stage_begin(b, err)) != CELER_OK) return st;
     const int64_t layer_off = (int64_t)il * b->plan.n_cells * kv_dim;
     rope_kv_args r = {};
     r.q = b->q, r.k = b->k, r.v = b->v;
@@ -340,7 +393,8 @@ static celer_status attention_block(backend *b, const batch_inputs *in, int32_t 
     r.n = n, r.n_head = hp->n_head, r.n_head_kv = hp->n_head_kv, r.head_dim = hp->head_dim, r.n_rot = hp->n_rot;
     r.rope_halves = hp->rope_pairs == ROPE_PAIRS_HALVES;
     r.freq_base = hp->rope_freq_base, r.freq_scale = hp->rope_freq_scale;
-    if ((st = rope_kv_cuda(&r, b->stream, err)) != CELER_OK) return st;
+    st = rope_kv_cuda(&r, b->stream, err);
+    if ((st = stage_end(b, OP_ROPE_KV, st, err)) != CELER_OK || (st = stage_begin(b, err)) != CELER_OK) return st;
     const bool decode = n <= GPU_MATVEC_MAX_TOKENS;
     attention_args a = {};
     a.q = b->q, a.out = b->att, a.k_cache = r.k_cache, a.v_cache = r.v_cache;
@@ -348,15 +402,18 @@ static celer_status attention_block(backend *b, const batch_inputs *in, int32_t 
     a.n = n, a.n_head = hp->n_head, a.n_head_kv = hp->n_head_kv, a.head_dim = hp->head_dim, a.block_size = KV_BLOCK_SIZE;
     a.chunk = decode ? GPU_ATTENTION_CHUNK : b->plan.n_cells;
     a.n_chunks = decode ? b->plan.decode_chunks : 1;
-    if ((st = attention_cuda(&a, b->stream, err)) != CELER_OK) return st;
-    return matmul(b, &l->wo, b->att, n, b->x, hp->n_embd, true, false, err);
+    st = attention_cuda(&a, b->stream, err);
+    if ((st = stage_end(b, OP_ATTENTION, st, err)) != CELER_OK || (st = stage_begin(b, err)) != CELER_OK) return st;
+    st = matmul(b, &l->wo, b->att, n, b->x, hp->n_embd, true, false, err);
+    return stage_end(b, OP_ATTN_OUT, st, err);
 }
 
 static celer_status ffn_block(backend *b, int32_t n, int32_t il, celer_error *err) {
     const model_hparams *hp = &b->dm.hp;
     const model_layer *l = &b->layers[il];
-    celer_status st = rmsnorm_cuda(b->xn, b->x, (const float *)l->ffn_norm.data, NULL, n, hp->n_embd, hp->norm_eps, b->stream, err);
-    if (st != CELER_OK) return st;
+    celer_status st = stage_begin(b, err);
+    if (st == CELER_OK) st = rmsnorm_cuda(b->xn, b->x, (const float *)l->ffn_norm.data, NULL, n, hp->n_embd, hp->norm_eps, b->stream, err);
+    if ((st = stage_end(b, OP_FFN_NORM, st, err)) != CELER_OK || (st = stage_begin(b, err)) != CELER_OK) return st;
     if (n <= GPU_MATVEC_MAX_TOKENS && l->w_gate.type == l->w_up.type) { /* gate, up, SiLU and product in one launch */
         matvec_args a = {};
         a.type = l->w_gate.type;
@@ -370,8 +427,9 @@ static celer_status ffn_block(backend *b, int32_t n, int32_t il, celer_error *er
         if (st == CELER_OK) st = matmul(b, &l->w_up, b->xn, n, b->up, hp->n_ff, false, n > GPU_MATVEC_MAX_TOKENS, err);
         if (st == CELER_OK) st = silu_mul_cuda(b->gate, b->up, (int64_t)n * hp->n_ff, b->stream, err);
     }
-    if (st != CELER_OK) return st;
-    return matmul(b, &l->w_down, b->gate, n, b->x, hp->n_embd, true, false, err);
+    if ((st = stage_end(b, OP_FFN_GATE_UP, st, err)) != CELER_OK || (st = stage_begin(b, err)) != CELER_OK) return st;
+    st = matmul(b, &l->w_down, b->gate, n, b->x, hp->n_embd, true, false, err);
+    return stage_end(b, OP_FFN_DOWN, st, err);
 }
 
 /* Every launch of one forward, on b->stream (captured into a graph or not). */
@@ -379,15 +437,18 @@ static celer_status run_forward(backend *b, int32_t n, int32_t n_out, celer_erro
     const model_hparams *hp = &b->dm.hp;
     const batch_inputs in = device_inputs(b);
     const model_tensor *e = &b->dm.tok_embd;
-    celer_status st = get_rows_cuda(e->type, e->data, e->row_bytes, e->ne[0], in.token, n, b->x, b->stream, err);
+    celer_status st = stage_begin(b, err);
+    if (st == CELER_OK) st = get_rows_cuda(e->type, e->data, e->row_bytes, e->ne[0], in.token, n, b->x, b->stream, err);
+    st = stage_end(b, OP_EMBED, st, err);
     for (int32_t il = 0; st == CELER_OK && il < hp->n_layer; il++) {
         st = attention_block(b, &in, n, il, err);
         if (st == CELER_OK) st = ffn_block(b, n, il, err);
     }
     if (st != CELER_OK || n_out == 0) return st;
+    if ((st = stage_begin(b, err)) != CELER_OK) return st;
     st = rmsnorm_cuda(b->out_xn, b->x, (const float *)b->dm.output_norm.data, in.out_rows, n_out, hp->n_embd, hp->norm_eps, b->stream, err);
-    if (st != CELER_OK) return st;
-    return matmul(b, &b->dm.output, b->out_xn, n_out, b->logits, hp->n_vocab, false, false, err);
+    if (st == CELER_OK) st = matmul(b, &b->dm.output, b->out_xn, n_out, b->logits, hp->n_vocab, false, false, err);
+    return stage_end(b, OP_OUTPUT, st, err);
 }
 
 /* Captures run_forward for n tokens into b->graphs[n]. */
@@ -420,7 +481,7 @@ static celer_status forward_inner(backend *b, kv_cache *kv, const celer_batch *b
     const int64_t n_ints = stage_inputs(b, kv, batch, &n_out);
     CUDA_TRY(cudaMemcpyAsync(b->inputs, b->staging, (size_t)n_ints * sizeof(int32_t), cudaMemcpyHostToDevice, b->stream), err);
     celer_status st;
-    if (b->use_graphs && n <= GPU_MATVEC_MAX_TOKENS && n_out == n) {
+    if (b->use_graphs && !b->profile && n <= GPU_MATVEC_MAX_TOKENS && n_out == n) {
         st = b->graphs[n] ? CELER_OK : capture_graph(b, n, err);
         if (st != CELER_OK) return st;
         CUDA_TRY(cudaGraphLaunch(b->graphs[n], b->stream), err);
@@ -430,31 +491,52 @@ static celer_status forward_inner(backend *b, kv_cache *kv, const celer_batch *b
     if (n_out > 0)
         CUDA_TRY(cudaMemcpyAsync(logits, b->logits, (size_t)n_out * (size_t)b->dm.hp.n_vocab * sizeof(float), cudaMemcpyDeviceToHost, b->stream), err);
     CUDA_TRY(cudaStreamSynchronize(b->stream), err);
-    return CELER_OK;
+    return b->profile ? stage_collect(b, err) : CELER_OK;
 }
 
 static celer_status cuda_forward(backend *b, kv_cache *kv, const celer_batch *batch, float *logits, celer_error *err) {
-    const double t0 = b->profile ? celer_time_s() : 0.0;
+    b->n_events = 0;
     celer_status st = forward_inner(b, kv, batch, logits, err);
     if (st != CELER_OK) cudaStreamSynchronize(b->stream); /* nothing left running on our buffers */
-    if (b->profile) {
-        b->seconds += celer_time_s() - t0;
-        b->calls++;
-    }
     return st;
 }
 
+/* Enables (creating the events once) or disables profiling; resets the totals. Events
+ * that cannot be created leave profiling off: it reports nothing rather than failing. */
 static void cuda_profile(backend *b, bool enable) {
-    b->profile = enable;
-    b->calls = 0;
-    b->seconds = 0.0;
+    memset(b->op_calls, 0, sizeof(b->op_calls));
+    memset(b->op_seconds, 0, sizeof(b->op_seconds));
+    b->n_events = 0;
+    b->profile = false;
+    if (!enable) return;
+    if (!b->events) {
+        const int32_t stages = 8 * b->dm.hp.n_layer + 2;
+        b->events = (cudaEvent_t *)calloc((size_t)(2 * stages), sizeof(cudaEvent_t));
+        b->event_ops = (op_id *)calloc((size_t)stages, sizeof(op_id));
+        if (!b->events || !b->event_ops) {
+            free(b->events), free(b->event_ops);
+            b->events = NULL, b->event_ops = NULL;
+            return;
+        }
+        for (; b->max_events < 2 * stages; b->max_events++)
+            if (cudaEventCreate(&b->events[b->max_events]) != cudaSuccess) return;
+    }
+    b->profile = true;
 }
 
-/* One stage: the whole forward, synchronized (per-kernel times need a profiler). */
 static int32_t cuda_profile_get(const backend *b, celer_op_stat *out, int32_t max) {
-    if (b->calls == 0) return 0;
-    if (max > 0) out[0] = (celer_op_stat){.name = "cuda_forward", .calls = b->calls, .seconds = b->seconds};
-    return 1;
+    celer_op_stat all[OP_COUNT];
+    int32_t n = 0;
+    for (int op = 0; op < OP_COUNT; op++)
+        if (b->op_calls[op]) all[n++] = (celer_op_stat){.name = op_names[op], .calls = b->op_calls[op], .seconds = b->op_seconds[op]};
+    for (int32_t i = 1; i < n; i++) /* most time first */
+        for (int32_t j = i; j > 0 && all[j].seconds > all[j - 1].seconds; j--) {
+            celer_op_stat tmp = all[j];
+            all[j] = all[j - 1];
+            all[j - 1] = tmp;
+        }
+    for (int32_t i = 0; i < n && i < max; i++) out[i] = all[i];
+    return n;
 }
 
 extern "C" const backend_ops backend_cuda = {.name = "cuda", .init = cuda_init, .forward = cuda_forward, .free = cuda_free_backend,
