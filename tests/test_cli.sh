@@ -157,8 +157,11 @@ if [ -n "$model" ] && [ -f "$model" ]; then
         "$celer" bench -m "$model" -p 8 -n 4 -r 1 --answer 9000 --no-probe
     # ulimit -v cannot apply to a sanitizer build (AddressSanitizer reserves terabytes of
     # address space for its shadow memory before main); the release build runs it.
+    # Nor to a CUDA build: the CUDA libraries alone map more than the 64 MiB limit.
     if ldd "$celer" 2>/dev/null | grep -q libasan; then
         echo "SKIP bench-no-memory: ulimit -v does not apply under AddressSanitizer"
+    elif ldd "$celer" 2>/dev/null | grep -q libcudart; then
+        echo "SKIP bench-no-memory: a CUDA build's libraries do not load under ulimit -v 65536"
     else
         expect bench-no-memory 1 "only [0-9.]+ MiB of memory is available \(ulimit -v\): the model does not fit" -- \
             bash -c 'ulimit -v 65536 && exec "$@"' _ "$celer" bench "${small[@]}"
