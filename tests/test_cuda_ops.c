@@ -415,10 +415,11 @@ static void attention_case(int32_t n_head, int32_t n_head_kv, int32_t head_dim, 
     cpu_attention_args ca = {.q = q, .out = cpu, .pos = pos, .seq_id = seq, .n = n, .layer = 0, .n_ctx = n_ctx, .hp = &hp, .kv = kv, .scores = scores};
     cpu_attention(pool, &ca);
     for (int32_t i = 0; i < n * q_dim; i++) ref[i] = cpu[i];
-    /* device: decode-style splits of 32 positions, and one chunk over everything */
-    const int32_t chunks[2] = {32, (n_cells + KV_BLOCK_SIZE - 1) / KV_BLOCK_SIZE * KV_BLOCK_SIZE};
-    for (int ci = 0; ci < 2; ci++) {
-        const int32_t n_chunks = (n_cells + chunks[ci] - 1) / chunks[ci];
+    /* device: decode-style splits of 32 positions; three splits of whatever length the
+     * context needs (at least 16); one chunk over everything */
+    const int32_t chunks[3] = {32, 16, (n_cells + KV_BLOCK_SIZE - 1) / KV_BLOCK_SIZE * KV_BLOCK_SIZE};
+    for (int ci = 0; ci < 3; ci++) {
+        const int32_t n_chunks = ci == 1 ? 3 : (n_cells + chunks[ci] - 1) / chunks[ci];
         float *dq = to_device(q, (size_t)(n * q_dim) * 4), *dout = to_device(NULL, (size_t)(n * q_dim) * 4);
         float *dpart = to_device(NULL, attention_partial_floats(n, n_head, head_dim, n_chunks) * 4);
         uint16_t *dkc = to_device(kc, (size_t)n_cells * kv_dim * 2), *dvc = to_device(vc, (size_t)n_cells * kv_dim * 2);

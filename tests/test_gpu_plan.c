@@ -75,6 +75,8 @@ static void test_plan_numbers(void **state) {
     assert_int_equal(p.n_cells, 1008);
     assert_int_equal(p.decode_chunks, 4);
     assert_int_equal(p.sizes.partial, 8 * 4 * 4 * 66); /* decode: 8 tokens x 4 heads x 4 chunks */
+    gpu_plan_compute(&m, 100000, 1, &p);
+    assert_int_equal(p.decode_chunks, GPU_ATTENTION_MAX_CHUNKS); /* longer chunks, not more */
     assert_int_equal(gpu_plan_tile_rows(100000, 4096), (1 << 24) / 4096);
     assert_int_equal(gpu_plan_tile_rows(10, 4096), 10);
 }

@@ -1,6 +1,7 @@
 // attention.cu: causal attention over the paged fp16 KV cache, split over the context
 // (flash-decoding). attention_split_kernel: a block per (chunk of positions, query head,
-// token); its 4 warps walk the chunk's positions with an online softmax (lane l holds
+// token), chunks of at least `chunk` positions, longer when the context needs more than
+// n_chunks of them; its 4 warps walk the chunk's positions with an online softmax (lane l holds
 // dimensions l, l+32, ... of the query and the accumulator), then merge in shared memory
 // into one partial (max, sum, unnormalized output). attention_combine_kernel merges a
 // token's chunks. Scores are never stored: memory is linear in the context, never T x T.
@@ -12,14 +13,22 @@
 #define ATT_WARPS 4
 #define ATT_MAX_DIMS_PER_LANE 16 // head_dim <= 512
 
+// Positions per chunk for a token attending n_pos positions: at least a.chunk, and enough
+// that a.n_chunks chunks cover them (whole KV blocks), so a grid sized for a long context
+// spreads a short one over all its chunks too. The combine computes the same.
+__device__ __forceinline__ int32_t chunk_length(const attention_args &a, int32_t n_pos) {
+    const int32_t even = (n_pos + a.n_chunks - 1) / a.n_chunks, blocks = (even + a.block_size - 1) / a.block_size;
+    return max(a.chunk, blocks * a.block_size);
+}
+
 __global__ void __launch_bounds__(ATT_WARPS *WARP_SIZE) attention_split_kernel(attention_args a) {
     __shared__ float warp_max_s[ATT_WARPS], warp_sum_s[ATT_WARPS];
     __shared__ float warp_acc[ATT_WARPS][ATT_MAX_DIMS_PER_LANE * WARP_SIZE];
     const int32_t c = blockIdx.x, h = blockIdx.y;
     const int64_t t = blockIdx.z;
-    const int32_t n_pos = a.pos[t] + 1, p0 = c * a.chunk;
+    const int32_t n_pos = a.pos[t] + 1, len = chunk_length(a, n_pos), p0 = c * len;
     if (p0 >= n_pos) return; // past this token's context: the combine never reads it
-    const int32_t p1 = min(p0 + a.chunk, n_pos);
+    const int32_t p1 = min(p0 + len, n_pos);
     const int32_t hd = a.head_dim, dpl = hd / WARP_SIZE, kvh = h / (a.n_head / a.n_head_kv), kv_dim = a.n_head_kv * hd;
     const int32_t lane = threadIdx.x % WARP_SIZE, warp = threadIdx.x / WARP_SIZE;
     const float scale = 1.0f / sqrtf((float)hd);
@@ -72,7 +81,7 @@ __global__ void __launch_bounds__(ATT_WARPS *WARP_SIZE) attention_split_kernel(a
 __global__ void __launch_bounds__(ATT_WARPS *WARP_SIZE) attention_combine_kernel(attention_args a) {
     const int32_t h = blockIdx.x;
     const int64_t t = blockIdx.y;
-    const int32_t hd = a.head_dim, used = (a.pos[t] + 1 + a.chunk - 1) / a.chunk;
+    const int32_t n_pos = a.pos[t] + 1, len = chunk_length(a, n_pos), hd = a.head_dim, used = (n_pos + len - 1) / len;
     const float *part = a.partial + (t * a.n_head + h) * a.n_chunks * (int64_t)(hd + 2);
     float M = -INFINITY, L = 0.0f;
     for (int32_t c = 0; c < used; c++) M = fmaxf(M, part[c * (hd + 2)]);

@@ -101,16 +101,17 @@ typedef struct {
     int32_t n;
     int32_t n_head, n_head_kv, head_dim;
     int32_t block_size;
-    int32_t chunk;            /* positions per split (flash-decoding); a multiple of block_size */
-    int32_t n_chunks;         /* splits launched per head: ceil(longest possible context / chunk) */
+    int32_t chunk;            /* fewest positions per split (flash-decoding); a multiple of block_size */
+    int32_t n_chunks;         /* splits launched per head; a token's context is cut into at most
+                                 n_chunks chunks of max(chunk, its length / n_chunks in whole blocks) */
 } attention_args;
 static inline size_t attention_partial_floats(int32_t n, int32_t n_head, int32_t head_dim, int32_t n_chunks) {
     return (size_t)n * (size_t)n_head * (size_t)n_chunks * ((size_t)head_dim + 2);
 }
 /* Causal attention with grouped-query heads, split over the context: each (token, head,
  * chunk) gives a partial softmax (max, sum, weighted V), a second kernel merges them.
- * Chunks past a token's length return at once, so a graph captured with n_chunks for the
- * longest context stays right as the context grows. head_dim: a multiple of 32, <= 512. */
+ * Chunks past a token's length return at once and chunk lengths follow each token's
+ * length (read on the device), so a graph captured once stays right as the context grows. head_dim: a multiple of 32, <= 512. */
 celer_status attention_cuda(const attention_args *a, cudaStream_t stream, celer_error *err);
 
 /* ---- GEMM (prefill) ---- */

@@ -32,6 +32,7 @@ void gpu_plan_compute(const model *m, int32_t n_ctx, int32_t n_batch, gpu_plan *
     *p = (gpu_plan){.n_ctx = n_ctx, .n_batch = n_batch, .reserve = GPU_PLAN_RESERVE};
     p->n_cells = (int32_t)(((int64_t)n_ctx + KV_BLOCK_SIZE - 1) / KV_BLOCK_SIZE * KV_BLOCK_SIZE);
     p->decode_chunks = (int32_t)(((int64_t)p->n_cells + GPU_ATTENTION_CHUNK - 1) / GPU_ATTENTION_CHUNK);
+    if (p->decode_chunks > GPU_ATTENTION_MAX_CHUNKS) p->decode_chunks = GPU_ATTENTION_MAX_CHUNKS;
 
     const model_tensor *ts[GPU_PLAN_MAX_TENSORS(hp->n_layer)];
     int32_t n = gpu_plan_tensors(m, ts);

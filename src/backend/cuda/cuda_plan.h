@@ -15,7 +15,8 @@
 #define GPU_PLAN_ALIGN 256                /* bytes; every buffer and weight starts aligned */
 #define GPU_PLAN_RESERVE (192ull << 20)   /* cuBLAS workspace, graphs, allocator slack */
 #define GPU_MATVEC_MAX_TOKENS 8           /* batches up to this run the matrix-vector kernels */
-#define GPU_ATTENTION_CHUNK 256           /* positions per attention split when decoding */
+#define GPU_ATTENTION_CHUNK 256           /* fewest positions per attention split when decoding */
+#define GPU_ATTENTION_MAX_CHUNKS 64       /* most splits per head (longer contexts: longer chunks) */
 #define GPU_DEQUANT_TILE_ELEMS (1ll << 24) /* most F16 elements of one dequantized weight tile */
 #define GPU_PLAN_MAX_TENSORS(n_layer) (16 * (int64_t)(n_layer) + 4)
 
@@ -32,7 +33,7 @@ typedef struct {
 typedef struct {
     int32_t n_ctx, n_batch;
     int32_t n_cells;       /* KV cells: n_ctx rounded up to the KV block size */
-    int32_t decode_chunks; /* attention splits per head when decoding: ceil(n_cells / GPU_ATTENTION_CHUNK) */
+    int32_t decode_chunks; /* attention splits per head when decoding: ceil(n_cells / GPU_ATTENTION_CHUNK), at most GPU_ATTENTION_MAX_CHUNKS */
     int64_t tile_rows_max; /* most weight rows one dequantized tile holds (for the widest matrix) */
     gpu_scratch_sizes sizes;
     uint64_t weights;      /* bytes: device copies of every tensor */
