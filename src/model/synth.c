@@ -331,7 +331,7 @@ static celer_status set_metadata(gguf_writer *w, const synth_plan *p, celer_erro
     const synth_shape *s = &p->shape;
     char name[160];
     const char *mix_name = p->mix == SYNTH_MIX_Q3Q4 ? "q3q4" : quant_type_name(p->type);
-    snprintf(name, sizeof(name), "random weights (celer synth), %s shape, %s", s->like, mix_name);
+    snprintf(name, sizeof(name), "random %s %s (celer synth, random weights)", s->like, mix_name);
     struct {
         const char *key;
         uint32_t v;

@@ -2,7 +2,7 @@
  * `celer synth`. The quant bytes are random (uniform levels); the fp16 scale of every
  * block is one constant per tensor, and the K-quants' sub-block scales are drawn from a
  * pool of packed random scales, with the mins set so each sub-block's values are centred
- * on zero. The scale is chosen so that the values' RMS is the target:
+ * on zero (types without a min flip the sign of d at random, block by block). The scale is chosen so that the values' RMS is the target:
  *   RMS = d * sqrt(E[sub-scale^2]) * sqrt(E[level^2]), levels centred.
  * Float types draw from a table of uniform values in [-sqrt(3) rms, sqrt(3) rms].
  * Tests: tests/test_synth.c (every type dequantized by the reference: RMS and mean). */
@@ -210,12 +210,13 @@ void synth_blocks_fill(const synth_blocks *b, void *dst, uint64_t n_blocks, uint
         return;
     }
     fill_random(p, (size_t)(n_blocks * b->block_bytes), rng);
+    bool has_min = b->dmin_offset != SIZE_MAX;
     for (uint64_t i = 0; i < n_blocks; i++, p += b->block_bytes) {
-        memcpy(p + b->d_offset, &b->d, 2);
-        if (b->dmin_offset != SIZE_MAX) memcpy(p + b->dmin_offset, &b->dmin, 2);
-        if (b->scale_pool) {
-            uint64_t k = rng_next(rng) % SYNTH_POOL;
-            memcpy(p + b->scale_offset, b->scale_pool + k * b->scale_bytes, b->scale_bytes);
-        }
+        uint64_t r = rng_next(rng);
+        /* levels such as -8..7 lean negative: a random sign of d centres them on average */
+        uint16_t d = has_min ? b->d : (uint16_t)(b->d ^ ((r >> 63) << 15));
+        memcpy(p + b->d_offset, &d, 2);
+        if (has_min) memcpy(p + b->dmin_offset, &b->dmin, 2);
+        if (b->scale_pool) memcpy(p + b->scale_offset, b->scale_pool + (r % SYNTH_POOL) * b->scale_bytes, b->scale_bytes);
     }
 }
