@@ -51,6 +51,15 @@ expect missing-value 2 "option --like needs a value" -- "$celer" synth --like
 expect unwritable 1 "$tmp/no/such/dir" -- "$celer" synth "${tiny[@]}" -o "$tmp/no/such/dir/x.gguf"
 expect nothing-left 2 "No such file" -- ls "$tmp/no"
 
+# celer gpu-info: a build without CUDA, or a machine without a device, says so and exits 1
+if out=$("$celer" gpu-info --gemm-n 1024 2>&1); then
+    expect gpu-info 0 "copy: +[0-9]+ GB/s" -- "$celer" gpu-info --gemm-n 1024
+else
+    expect gpu-info 1 "built without CUDA|no CUDA device" -- "$celer" gpu-info
+fi
+expect gpu-info-help 0 "usage: celer gpu-info" -- "$celer" gpu-info --help
+expect gpu-info-bad 2 "--gemm-n expects an integer" -- "$celer" gpu-info --gemm-n -5
+
 # the big shapes, size only: nothing is written
 expect dry-70b-mix 0 "size: +43\.5[0-9]* GB .* 4\.9[0-9]* bits per weight" -- "$celer" synth --like llama3-70b --mix q3q4 --dry-run
 expect dry-70b-plan 0 "ffn_gate: q3_K x40, q4_K x40" -- "$celer" synth --like llama3-70b --mix q3q4 --dry-run
