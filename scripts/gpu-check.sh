@@ -133,7 +133,12 @@ if [ "$cpu" = 1 ]; then
 elif [ ! -x "$celer" ]; then
     skip cuda-tests "no build"
 else
-    step cuda-tests 300 - -- ctest --test-dir "$build_dir" -R cuda --output-on-failure --no-tests=error
+    # ctest's summary line last, so the table shows it (its full output stays in the log)
+    # shellcheck disable=SC2016 # the inner script's own arguments
+    step cuda-tests 300 - -- bash -c 'ctest --test-dir "$1" -R cuda --output-on-failure --no-tests=error >"$2" 2>&1
+        rc=$?; cat "$2"; grep -E "tests passed|No tests were found" "$2" | tail -n 1; exit $rc' _ "$build_dir" "$logs/ctest-cuda.txt"
+    summary=$(grep -E "tests passed" "$logs/ctest-cuda.txt" | tail -n 1)
+    [ -n "$summary" ] && sed -i "\$s/\$/; $summary/" "$logs/steps.txt"
 fi
 
 # ---- 3. device probe ----

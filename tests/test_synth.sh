@@ -60,6 +60,15 @@ fi
 expect gpu-info-help 0 "usage: celer gpu-info" -- "$celer" gpu-info --help
 expect gpu-info-bad 2 "--gemm-n expects an integer" -- "$celer" gpu-info --gemm-n -5
 
+# a file larger than any disk is refused before anything is written; a write that fails
+# midway (here: a file size limit) leaves nothing behind
+huge=(--like llama3-70b --type f32 --n-embd 131072 --n-head 1024 --n-head-kv 64 --n-ff 1048576)
+expect disk-space 1 "not enough disk space: the file needs [0-9.]+ GB, [0-9.]+ GB free in $tmp" -- "$celer" synth "${huge[@]}" -o "$tmp/huge.gguf"
+expect disk-space-nothing 2 "No such file" -- ls "$tmp/huge.gguf.tmp"
+expect write-fails 1 "limit.gguf.tmp: (cannot reserve|write failed after).*File too large" -- \
+    bash -c 'trap "" XFSZ; ulimit -f 2000 && exec "$@"' _ "$celer" synth --like smollm2-135m --layers 4 -o "$tmp/limit.gguf"
+expect write-fails-nothing 2 "No such file" -- ls "$tmp/limit.gguf" "$tmp/limit.gguf.tmp"
+
 # the big shapes, size only: nothing is written
 expect dry-70b-mix 0 "size: +43\.5[0-9]* GB .* 4\.9[0-9]* bits per weight" -- "$celer" synth --like llama3-70b --mix q3q4 --dry-run
 expect dry-70b-plan 0 "ffn_gate: q3_K x40, q4_K x40" -- "$celer" synth --like llama3-70b --mix q3q4 --dry-run
