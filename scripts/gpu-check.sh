@@ -19,8 +19,9 @@
 #   --build-dir DIR    use (and do not rebuild) the celer in DIR (default: build a fresh
 #                      build-gpu, or build-cpu-check with --cpu)
 #   --models LIST      comma-separated, of: smollm2, 8b-q4_k, 8b-q8_0, 8b-f16, 70b-q3q4 (default: all)
-#   --model-dir DIR    where the synthetic files go (default: LOGS/models); each is removed
-#                      after its benchmarks unless --keep
+#   --model-dir DIR    where the synthetic files go (default: /dev/shm when it has room for
+#                      the file and leaves 24 GB of memory, else LOGS/models); each is
+#                      removed after its benchmarks unless --keep
 #   --keep             keep the synthetic files
 #   --budget S         stop starting new models after S seconds (default: 540)
 #   --gpu-flag         pass --gpu to bench even with --cpu (to see the failure path)
@@ -60,8 +61,9 @@ case $out in /*) ;; *) out=$root/$out ;; esac
 logs=${out%.md}-logs
 rm -rf "$logs"
 mkdir -p "$logs/results"
-model_dir=${model_dir:-$logs/models}
-mkdir -p "$model_dir"
+disk_dir=$logs/models
+mkdir -p "$disk_dir"
+[ -n "$model_dir" ] && mkdir -p "$model_dir"
 device=${CELER_GPU_DEVICE:-0}
 main_log=$logs/gpu-check.log
 n_step=0
@@ -111,6 +113,9 @@ log "gpu-check: $(date -u '+%Y-%m-%d %H:%M:%S UTC'), mode $([ "$cpu" = 1 ] && ec
 if [ -n "$build_dir" ]; then
     skip build "using $build_dir"
 else
+    # what the build needs, from the distribution's packages where missing (a no-op when
+    # all is there; without a network a missing package is noted and configure says which)
+    soft=1 step setup 180 - -- scripts/setup.sh
     if [ "$cpu" = 1 ]; then
         build_dir=$root/build-cpu-check
         step configure 300 - -- cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release
@@ -163,7 +168,24 @@ else
 fi
 
 # disk_free BYTES_NEEDED DIR: true when DIR's file system has the room
-disk_free() { [ "$(df -B1 --output=avail "$2" | tail -n 1)" -gt "$1" ]; }
+disk_free() { [ "$(df -B1 --output=avail "$2" 2>/dev/null | tail -n 1)" -gt "$1" ] 2>/dev/null; }
+
+# where_to BYTES: the directory for a file of that size: --model-dir if given; else memory
+# (/dev/shm: written and read at memory speed) when it has the room and leaves 24 GB
+# available to the rest; else the disk beside the logs
+where_to() {
+    if [ -n "$model_dir" ]; then
+        echo "$model_dir"
+        return
+    fi
+    local avail_kb
+    avail_kb=$(awk '/^MemAvailable:/ { print $2 }' /proc/meminfo 2>/dev/null || echo 0)
+    if [ -d /dev/shm ] && [ -w /dev/shm ] && disk_free $(($1 + 1000000000)) /dev/shm &&
+        [ $((avail_kb * 1024 - $1)) -gt 24000000000 ]; then
+        mkdir -p "/dev/shm/celer-gpu-check-$$" && echo "/dev/shm/celer-gpu-check-$$" && return
+    fi
+    echo "$disk_dir"
+}
 
 # synth_size ARGS...: the file size the synth arguments would write, in bytes
 synth_size() { "$celer" synth "$@" --dry-run 2>/dev/null | sed -nE 's/^size: +([0-9.]+) GB.*/\1/p' | awk '{ printf "%.0f", $1 * 1e9 }'; }
@@ -182,19 +204,26 @@ run_model() { # run_model KEY LABEL TYPE NEED_S SYNTH-ARGS... (NEED_S: seconds i
         echo "status=skipped: time budget" >>"$meta"
         return
     fi
+    if [ ! -x "$celer" ]; then
+        skip "$key" "no celer binary at $celer"
+        echo "status=skipped: no build" >>"$meta"
+        return
+    fi
     if [ "$1" = --file ]; then
         file=$2
         size=$(stat -c %s "$file")
     else
-        file=$model_dir/$key.gguf
         size=$(synth_size "$@")
         if [ -z "$size" ]; then
             step "synth-$key" 60 - -- "$celer" synth "$@" --dry-run
             echo "status=failed: synth" >>"$meta"
             return
         fi
-        if ! disk_free $((size + 1000000000)) "$model_dir"; then
-            skip "$key" "$(awk "BEGIN { printf \"%.1f\", $size / 1e9 }") GB file, not enough free disk in $model_dir"
+        local dir
+        dir=$(where_to "$size")
+        file=$dir/$key.gguf
+        if ! disk_free $((size + 1000000000)) "$dir"; then
+            skip "$key" "$(awk "BEGIN { printf \"%.1f\", $size / 1e9 }") GB file, not enough free disk in $dir"
             echo "status=skipped: disk" >>"$meta"
             return
         fi
@@ -218,8 +247,12 @@ run_model() { # run_model KEY LABEL TYPE NEED_S SYNTH-ARGS... (NEED_S: seconds i
         watch_pid=$!
     fi
     # pp and tg with repetitions; then a 2k prompt: its pp, time to first token, and the answer
+    # on the CPU, bench's own bandwidth probe (the reference there) runs once, with the first model
+    local probe=()
+    [ "$cpu" = 1 ] && [ "$cpu_probed" = 1 ] && probe=(--no-probe)
+    cpu_probed=1
     step "bench-$key" 300 "$logs/results/$key.bench.json" -- "$celer" bench -m "$file" $gpu_flag -p "$pa" -n "$ng" \
-        -r "$reps" --answer 0 "${threads[@]}" -o json
+        -r "$reps" --answer 0 "${threads[@]}" "${probe[@]}" -o json
     step "bench-long-$key" 300 "$logs/results/$key.long.json" -- "$celer" bench -m "$file" $gpu_flag -p "$pb" -n 16 -r 1 \
         --answer "$answer" --no-probe "${threads[@]}" -o json
     if [ -n "$watch_pid" ]; then
@@ -233,9 +266,10 @@ run_model() { # run_model KEY LABEL TYPE NEED_S SYNTH-ARGS... (NEED_S: seconds i
             -p "$pa,$pb" -n "$ng" -r "$reps" -ngl "$ngl" "${threads[@]}" -o json
     fi
     echo "status=done" >>"$meta"
-    case $file in "$model_dir"/*) [ "$keep" = 1 ] || rm -f "$file" ;; esac
+    [ "$1" = --file ] || [ "$keep" = 1 ] || rm -f "$file"
 }
 
+cpu_probed=0
 shape() { [ "$cpu" = 1 ] && echo "--like $1 ${tiny[*]}" || echo "--like $1"; }
 tag=
 [ "$cpu" = 1 ] && tag=" (tiny)"
@@ -257,6 +291,8 @@ for key in ${models//,/ }; do
     *) skip "$key" "unknown model key (known: smollm2, 8b-q4_k, 8b-q8_0, 8b-f16, 70b-q3q4)" ;;
     esac
 done
+
+rmdir "/dev/shm/celer-gpu-check-$$" 2>/dev/null
 
 # ---- 5. the table ----
 python3 "$root/scripts/gpu_check_table.py" --results "$logs/results" --steps "$logs/steps.txt" \

@@ -44,6 +44,15 @@ def ratio(ours, theirs):
     return "-" if not ours or not theirs else f"{ours / theirs:.2f}"
 
 
+def cpu_reference(results, keys):
+    """The memory bandwidth bench probed on the CPU (it runs with the first model only)."""
+    for k in keys:
+        for row in load_json(os.path.join(results, k + ".bench.json")) or []:
+            if row.get("mem_bw_gbps"):
+                return row["mem_bw_gbps"]
+    return None
+
+
 def model_row(args, results, key, probe, steps):
     meta = read_meta(os.path.join(results, key + ".meta"))
     bench = load_json(os.path.join(results, key + ".bench.json"))
@@ -53,7 +62,7 @@ def model_row(args, results, key, probe, steps):
     tg = find_row(bench, 0, args.gen)
     pp_long = find_row(long, args.long_prompt, 0)
     tg_ts = tg and tg.get("avg_ts")
-    reference = (probe or {}).get("copy_gbps") or (tg or {}).get("mem_bw_gbps")
+    reference = (probe or {}).get("copy_gbps") or args.cpu_reference
     share = None
     if tg and tg.get("achieved_gbps") and reference:
         share = 100.0 * tg["achieved_gbps"] / reference
@@ -116,6 +125,7 @@ def main():
     probe = load_json(os.path.join(args.results, "gpu-info.json"))
     keys = sorted((f[:-5] for f in os.listdir(args.results) if f.endswith(".meta")),
                   key=lambda k: os.path.getmtime(os.path.join(args.results, k + ".meta")))
+    args.cpu_reference = cpu_reference(args.results, keys)
     args.with_llama = any(os.path.exists(os.path.join(args.results, k + ".llama.json")) for k in keys)
 
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")

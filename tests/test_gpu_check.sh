@@ -33,7 +33,7 @@ if ! command -v python3 >/dev/null; then
 fi
 
 # the whole CPU pipeline
-env -u LLAMACPP_BIN "$script" --cpu --build-dir "$build" -o "$tmp/all.md" >"$tmp/all.out" 2>&1
+env -u LLAMACPP_BIN "$script" --cpu --build-dir "$build" --model-dir "$tmp/models" -o "$tmp/all.md" >"$tmp/all.out" 2>&1
 rc=$?
 check cpu-exit 0 "$rc" "$tmp/all.out" "gpu-check: 0 failed step"
 check cpu-table-written 0 "$rc" "$tmp/all.md" "^# celer GPU check \(cpu mode\)"
@@ -44,7 +44,7 @@ for label in "SmolLM2-135M shape \(tiny\) \| q4_1" "Llama-3-8B shape \(tiny\) \|
 done
 check cpu-steps 0 "$rc" "$tmp/all.md" "^- gpu-info: skipped: .*(without CUDA|no CUDA device)"
 check cpu-summary 0 "$rc" "$tmp/all.md" "^[0-9]+ steps passed or skipped, 0 failed$"
-check cpu-files-removed 0 "$rc" <(find "$tmp/all-logs/models" -type f | wc -l) "^0$"
+check cpu-files-removed 0 "$rc" <(find "$tmp/models" -type f | wc -l) "^0$"
 check cpu-logs 0 "$rc" <(ls "$tmp/all-logs") "gpu-check.log"
 
 # a bench that cannot run: recorded, the rest goes on, the exit code says so
