@@ -23,7 +23,8 @@
 #                      the file and leaves 24 GB of memory, else LOGS/models); each is
 #                      removed after its benchmarks unless --keep
 #   --keep             keep the synthetic files
-#   --budget S         stop starting new models after S seconds (default: 540)
+#   --budget S         seconds to aim for (default: 540): a model starts only when its rough
+#                      need (20 s for SmolLM2 .. 240 s for the 70B) ends before S + 60
 #   --gpu-flag         pass --gpu to bench even with --cpu (to see the failure path)
 #   -h, --help         this help
 # Environment: LLAMACPP_BIN (a llama.cpp build's bin/ with llama-bench), CUDA_ARCH
