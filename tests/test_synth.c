@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "celer.h"
+#include "format/gguf.h"
 #include "model/synth.h"
 #include "quant/quant.h"
 
@@ -288,12 +289,39 @@ static void test_refused_outputs(void **state) {
     synth_plan_free(&p);
 }
 
+/* The writer's streaming pieces: an info-only tensor's size, a header whose data section
+ * follows it, and the writer's own outputs refusing a tensor without bytes. */
+static void test_writer_streaming_api(void **state) {
+    (void)state;
+    gguf_writer *w = gguf_writer_new();
+    int64_t ne[2] = {256, 3};
+    uint64_t size = 0;
+    assert_int_equal(gguf_writer_set_str(w, "general.architecture", "llama", NULL), CELER_OK);
+    assert_int_equal(gguf_writer_add_tensor_info(w, "a", QUANT_Q4_K, 2, ne, &size, NULL), CELER_OK);
+    assert_int_equal(size, 3 * 144);
+    assert_int_equal(gguf_writer_add_tensor_info(w, "a", QUANT_Q4_K, 2, ne, NULL, NULL), CELER_ERR_INVALID_ARG);
+    ne[0] = 100;
+    assert_int_equal(gguf_writer_add_tensor_info(w, "b", QUANT_Q4_K, 2, ne, NULL, NULL), CELER_ERR_INVALID_ARG);
+    void *header = NULL, *buf = NULL;
+    size_t header_size = 0, buf_size = 0;
+    uint64_t alignment = 0, data_size = 0;
+    assert_int_equal(gguf_writer_header(w, &header, &header_size, &alignment, &data_size, NULL), CELER_OK);
+    assert_int_equal(alignment, 32);
+    assert_int_equal(header_size % 32, 0);
+    assert_int_equal(data_size, 448); /* 432 bytes padded to the alignment */
+    celer_error err = {0};
+    assert_int_equal(gguf_writer_to_buffer(w, &buf, &buf_size, &err), CELER_ERR_INVALID_ARG);
+    assert_non_null(strstr(err.msg, "tensor 'a' has no data"));
+    free(header);
+    gguf_writer_free(w);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_blocks_every_type), cmocka_unit_test(test_plan_fallbacks),
         cmocka_unit_test(test_plan_mix_70b),      cmocka_unit_test(test_bad_shapes),
         cmocka_unit_test(test_write_every_type),  cmocka_unit_test(test_same_seed_same_file),
-        cmocka_unit_test(test_refused_outputs),
+        cmocka_unit_test(test_refused_outputs),   cmocka_unit_test(test_writer_streaming_api),
     };
     return cmocka_run_group_tests(tests, make_tmp, remove_tmp);
 }
