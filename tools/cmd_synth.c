@@ -40,6 +40,8 @@ static void synth_usage(FILE *out) {
             "                      override one dimension of the shape\n"
             "  --rope-base F       rope frequency base\n"
             "  --seed S            random seed (default: 1); the same seed gives the same file\n"
+            "  -t, --threads N     threads generating the blocks (default: the online cores, at most\n"
+            "                      16); the file is the same for any N\n"
             "  -o, --output FILE   the file to write (required unless --dry-run)\n"
             "  -f, --force         overwrite FILE if it exists\n"
             "      --dry-run       print the plan and the file size, write nothing\n"
@@ -83,6 +85,7 @@ typedef struct {
     int32_t dims[8]; /* overrides; 0: keep the shape's (order: see dim_names) */
     float rope_base;
     uint64_t seed;
+    int32_t n_threads; /* 0: the online cores, at most 16 */
     bool force, dry_run, quiet;
 } synth_options;
 
@@ -112,7 +115,7 @@ static int parse_options(int argc, char **argv, synth_options *o) {
         for (int d = 0; d < N_DIMS; d++)
             if (!strcmp(a, dim_names[d])) dim = d;
         if (!strcmp(a, "--layers")) dim = 3;
-        bool known = dim >= 0 || !strcmp(a, "--like") || !strcmp(a, "--type") || !strcmp(a, "--mix") || !strcmp(a, "-o") ||
+        bool known = dim >= 0 || !strcmp(a, "-t") || !strcmp(a, "--threads") || !strcmp(a, "--like") || !strcmp(a, "--type") || !strcmp(a, "--mix") || !strcmp(a, "-o") ||
                      !strcmp(a, "--output") || !strcmp(a, "--seed") || !strcmp(a, "--rope-base");
         if (!known) {
             fprintf(stderr, "celer synth: unknown option '%s' (try `celer synth --help`)\n", a);
@@ -125,6 +128,7 @@ static int parse_options(int argc, char **argv, synth_options *o) {
         else if (!strcmp(a, "--type")) o->type_name = v;
         else if (!strcmp(a, "--mix")) o->mix_name = v;
         else if (!strcmp(a, "--seed")) { if (!cli_parse_u64("synth", a, v, &o->seed)) return 2; }
+        else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) { if (!cli_parse_int("synth", a, v, 1, 1024, &o->n_threads)) return 2; }
         else if (!strcmp(a, "--rope-base")) { if (!cli_parse_float("synth", a, v, 1.0, 1e12, &o->rope_base)) return 2; }
         else o->out = v;
     }
@@ -217,7 +221,7 @@ int cmd_synth(int argc, char **argv) {
     }
     progress_state progress = {.start = now_s(), .last = now_s(), .tty = isatty(2)};
     bool show = !o.quiet && plan.file_bytes >= ((uint64_t)1 << 30);
-    st = synth_write(&plan, o.out, o.force, show ? show_progress : NULL, &progress, &err);
+    st = synth_write(&plan, o.out, o.force, o.n_threads, show ? show_progress : NULL, &progress, &err);
     if (st != CELER_OK) {
         fprintf(stderr, "celer synth: %s\n", err.msg);
         synth_plan_free(&plan);

@@ -80,11 +80,12 @@ void synth_plan_free(synth_plan *p);
 /* Called after every large write with the bytes written so far (of p->file_bytes). */
 typedef void (*synth_progress_fn)(void *user, uint64_t done, uint64_t total);
 
-/* Writes the file to "<path>.tmp" and renames it. Refuses an existing path unless force,
- * and a disk without room (checked first; a disk that fills anyway is reported with the
- * bytes written, and the partial file removed). */
-celer_status synth_write(const synth_plan *p, const char *path, bool force, synth_progress_fn progress, void *user,
-                         celer_error *err);
+/* Writes the file to "<path>.tmp" and renames it, generating with n_threads threads (0:
+ * the online cores, at most 16; the bytes are the same for any count). Refuses an
+ * existing path unless force, and a disk without room (checked first; a disk that fills
+ * anyway is reported with the bytes written, and the partial file removed). */
+celer_status synth_write(const synth_plan *p, const char *path, bool force, int n_threads, synth_progress_fn progress,
+                         void *user, celer_error *err);
 
 /* ---- random blocks (synth_blocks.c) ---- */
 

@@ -1,6 +1,7 @@
 /* synth_write.c: streams a `celer synth` plan to disk: the header, then every tensor's
- * random blocks generated straight into one of two large buffers while a writer thread
- * writes the other, so generation hides behind the disk. The file goes to "<path>.tmp"
+ * random blocks generated (by a pool of threads, in segments of about 256 KiB with a seed
+ * each, so the bytes do not depend on the thread count) straight into one of two large
+ * buffers while a writer thread writes the other, so generation hides behind the disk. The file goes to "<path>.tmp"
  * (space reserved up front where the file system can), is fsync'd and renamed; any
  * failure removes it and says how far it got.
  * Tests: tests/test_synth.c (a written file is byte-for-byte the planned size and loads),
@@ -17,10 +18,12 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "core/threadpool.h"
 #include "model/synth.h"
 #include "quant/quant.h"
 
 #define STREAM_BUFFER_BYTES ((size_t)64 << 20)
+#define SEGMENT_BYTES ((uint64_t)256 << 10) /* random blocks per stream seed: about this many bytes */
 
 typedef struct {
     int fd;
@@ -114,16 +117,42 @@ static bool stream_put(stream *s, const void *src, uint64_t n, bool zeros) {
     return true;
 }
 
-static uint64_t tensor_seed(uint64_t seed, int32_t i) { /* splitmix64 of (seed, tensor) */
-    uint64_t z = seed + 0x9E3779B97F4A7C15ull * (uint64_t)(i + 1);
+static uint64_t mix64(uint64_t z) { /* splitmix64's finaliser */
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    z ^= z >> 31;
+    return z ^ (z >> 31);
+}
+
+/* The random stream of one segment of one tensor: a function of (seed, tensor, segment)
+ * only, so the file does not depend on the buffer size or the number of threads. */
+static uint64_t segment_seed(uint64_t seed, int32_t tensor, uint64_t segment) {
+    uint64_t z = mix64(mix64(seed + 0x9E3779B97F4A7C15ull * (uint64_t)(tensor + 1)) + 0x9E3779B97F4A7C15ull * (segment + 1));
     return z ? z : 1;
 }
 
+/* A run of whole segments filled by the pool's threads, each taking its share. */
+typedef struct {
+    const synth_blocks *b;
+    uint8_t *dst;
+    uint64_t first_segment, n_blocks, segment_blocks;
+    uint64_t seed;
+    int32_t tensor;
+} fill_job;
+
+static void fill_segments(void *ctx, int ith, int nth) {
+    const fill_job *j = ctx;
+    long long n_segments = (long long)((j->n_blocks + j->segment_blocks - 1) / j->segment_blocks), begin, end;
+    threadpool_split(n_segments, ith, nth, &begin, &end);
+    for (long long k = begin; k < end; k++) {
+        uint64_t first = (uint64_t)k * j->segment_blocks;
+        uint64_t n = j->n_blocks - first < j->segment_blocks ? j->n_blocks - first : j->segment_blocks;
+        uint64_t rng = segment_seed(j->seed, j->tensor, j->first_segment + (uint64_t)k);
+        synth_blocks_fill(j->b, j->dst + first * j->b->block_bytes, n, &rng);
+    }
+}
+
 /* One tensor: ones for a norm, else random blocks, then zeros to the alignment. */
-static celer_status stream_tensor(stream *s, const synth_plan *p, int32_t i, celer_error *err) {
+static celer_status stream_tensor(stream *s, threadpool *pool, const synth_plan *p, int32_t i, celer_error *err) {
     const synth_tensor *t = &p->tensors[i];
     uint64_t pad = (t->bytes + p->alignment - 1) / p->alignment * p->alignment - t->bytes;
     if (t->ne1 == 1) {
@@ -134,20 +163,25 @@ static celer_status stream_tensor(stream *s, const synth_plan *p, int32_t i, cel
         return stream_put(s, NULL, pad, true) ? CELER_OK : CELER_ERR_IO;
     }
     synth_blocks b;
-    uint64_t rng = tensor_seed(p->seed, i);
-    celer_status st = synth_blocks_init(&b, t->type, t->rms, rng ^ 0x5DEECE66Dull, err);
+    celer_status st = synth_blocks_init(&b, t->type, t->rms, segment_seed(p->seed, i, UINT64_MAX - 1), err);
     if (st != CELER_OK) return st;
-    uint64_t left = t->bytes / b.block_bytes;
-    while (left > 0 && st == CELER_OK) {
+    fill_job job = {.b = &b, .seed = p->seed, .tensor = i};
+    job.segment_blocks = SEGMENT_BYTES / b.block_bytes;
+    uint64_t total = t->bytes / b.block_bytes, done = 0;
+    while (done < total && st == CELER_OK) {
         size_t avail;
-        uint8_t *dst = stream_space(s, b.block_bytes, &avail);
-        if (!dst) st = CELER_ERR_IO;
-        else {
-            uint64_t n = avail / b.block_bytes < left ? avail / b.block_bytes : left;
-            synth_blocks_fill(&b, dst, n, &rng);
-            s->fill += (size_t)(n * b.block_bytes);
-            left -= n;
+        uint64_t left = total - done, segment_bytes = job.segment_blocks * b.block_bytes;
+        uint8_t *dst = stream_space(s, left < job.segment_blocks ? (size_t)(left * b.block_bytes) : (size_t)segment_bytes, &avail);
+        if (!dst) {
+            st = CELER_ERR_IO;
+            break;
         }
+        /* the tensor's last blocks, or as many whole segments as fit */
+        uint64_t n = left * b.block_bytes <= avail ? left : avail / segment_bytes * job.segment_blocks;
+        job.dst = dst, job.first_segment = done / job.segment_blocks, job.n_blocks = n;
+        threadpool_run(pool, fill_segments, &job);
+        s->fill += (size_t)(job.n_blocks * b.block_bytes);
+        done += job.n_blocks;
     }
     synth_blocks_free(&b);
     if (st == CELER_OK && !stream_put(s, NULL, pad, true)) st = CELER_ERR_IO;
@@ -207,8 +241,8 @@ static celer_status check_space(const char *path, uint64_t need, celer_error *er
     return st;
 }
 
-static celer_status write_file(int fd, const char *tmp, const synth_plan *p, synth_progress_fn progress, void *user,
-                               celer_error *err) {
+static celer_status write_file(int fd, const char *tmp, const synth_plan *p, threadpool *pool, synth_progress_fn progress,
+                               void *user, celer_error *err) {
     int r = fallocate(fd, 0, 0, (off_t)p->file_bytes); /* reserve; file systems without it just write */
     if (r != 0 && (errno == ENOSPC || errno == EFBIG))
         return celer_error_set(err, CELER_ERR_IO, "%s: cannot reserve %.2f GB: %s", tmp, p->file_bytes / 1e9, strerror(errno));
@@ -217,7 +251,7 @@ static celer_status write_file(int fd, const char *tmp, const synth_plan *p, syn
     if (st != CELER_OK) return st;
     bool ok = stream_put(&s, p->header, p->header_size, false);
     for (int32_t i = 0; ok && i < p->n_tensors; i++) {
-        st = stream_tensor(&s, p, i, err);
+        st = stream_tensor(&s, pool, p, i, err);
         ok = st == CELER_OK;
     }
     int e = stream_stop(&s, ok);
@@ -231,8 +265,8 @@ static celer_status write_file(int fd, const char *tmp, const synth_plan *p, syn
     return CELER_OK;
 }
 
-celer_status synth_write(const synth_plan *p, const char *path, bool force, synth_progress_fn progress, void *user,
-                         celer_error *err) {
+celer_status synth_write(const synth_plan *p, const char *path, bool force, int n_threads, synth_progress_fn progress,
+                         void *user, celer_error *err) {
     struct stat sb;
     if (!force && stat(path, &sb) == 0)
         return celer_error_set(err, CELER_ERR_IO, "%s exists (--force overwrites it)", path);
@@ -249,7 +283,14 @@ celer_status synth_write(const synth_plan *p, const char *path, bool force, synt
         free(tmp);
         return st;
     }
-    st = write_file(fd, tmp, p, progress, user, err);
+    if (n_threads <= 0) {
+        long online = sysconf(_SC_NPROCESSORS_ONLN);
+        n_threads = online < 1 ? 1 : online > 16 ? 16 : (int)online;
+    }
+    threadpool *pool = NULL;
+    st = threadpool_init(&pool, n_threads, err);
+    if (st == CELER_OK) st = write_file(fd, tmp, p, pool, progress, user, err);
+    threadpool_free(pool);
     if (close(fd) != 0 && st == CELER_OK) st = celer_error_set(err, CELER_ERR_IO, "%s: close failed: %s", tmp, strerror(errno));
     if (st == CELER_OK && rename(tmp, path) != 0)
         st = celer_error_set(err, CELER_ERR_IO, "%s: cannot rename to %s: %s", tmp, path, strerror(errno));
