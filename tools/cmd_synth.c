@@ -166,9 +166,10 @@ static bool build_shape(const synth_options *o, synth_shape *s) {
 
 static void print_summary(const synth_plan *p, const char *out) {
     const synth_shape *s = &p->shape;
-    printf("shape:   %s: vocab %" PRId32 ", n_embd %" PRId32 ", %" PRId32 " layers, %" PRId32 " heads, %" PRId32 " KV heads, n_ff %" PRId32
+    printf("shape:   %s: vocab %" PRId32 ", n_embd %" PRId32 ", %" PRId32 " layer%s, %" PRId32 " heads, %" PRId32 " KV heads, n_ff %" PRId32
            ", ctx %" PRId32 "%s\n",
-           s->like, s->n_vocab, s->n_embd, s->n_layer, s->n_head, s->n_head_kv, s->n_ff, s->n_ctx, s->tied_output ? ", tied embeddings" : "");
+           s->like, s->n_vocab, s->n_embd, s->n_layer, s->n_layer == 1 ? "" : "s", s->n_head, s->n_head_kv, s->n_ff, s->n_ctx,
+           s->tied_output ? ", tied embeddings" : "");
     printf("plan:    %s\n", p->plan_text);
     if (p->n_fallback) {
         printf("note:    %" PRId32 " matrices fell back to another type (rows not a multiple of the type's block, as llama.cpp does):", p->n_fallback);
