@@ -15,6 +15,8 @@ static void usage(FILE *out) {
             "  bench     prompt and generation speed, memory and bandwidth (llama-bench's tests)\n"
             "  quantize  quantize a model, each tensor's type chosen from measured sensitivity\n"
             "  serve     OpenAI-compatible HTTP server with continuous batching\n"
+            "  synth     write a model of a given shape with random weights (for benchmarks)\n"
+            "  gpu-info  the CUDA device, its measured copy bandwidth and bf16 matrix rate\n"
             "\n"
             "`celer <command> --help` lists the command's options and their defaults.\n");
 }
@@ -31,6 +33,8 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "bench") == 0) return cmd_bench(argc - 1, argv + 1);
     if (strcmp(cmd, "quantize") == 0) return cmd_quantize(argc - 1, argv + 1);
     if (strcmp(cmd, "serve") == 0) return cmd_serve(argc - 1, argv + 1);
+    if (strcmp(cmd, "synth") == 0) return cmd_synth(argc - 1, argv + 1);
+    if (strcmp(cmd, "gpu-info") == 0) return cmd_gpu_info(argc - 1, argv + 1);
     if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
         usage(stdout);
         return 0;

@@ -22,6 +22,8 @@ int ppl_kld_save(celer_context *ctx, const char *path, const int32_t *tokens, si
 int ppl_kld_peek(const char *path, int32_t *n_ctx);
 int ppl_kld_compare(celer_context *ctx, const char *path, int32_t n_chunks);
 int cmd_serve(int argc, char **argv);
+int cmd_synth(int argc, char **argv);
+int cmd_gpu_info(int argc, char **argv);
 
 /* Each parses value for option name; on failure prints "celer <cmd>: ..." and returns false. */
 bool cli_parse_int(const char *cmd, const char *name, const char *value, long long min, long long max, int32_t *out);

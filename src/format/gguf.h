@@ -142,6 +142,16 @@ celer_status gguf_writer_copy_kv(gguf_writer *w, const gguf_kv *kv, celer_error 
 celer_status gguf_writer_add_tensor(gguf_writer *w, const char *name, uint32_t type,
                                     uint32_t n_dims, const int64_t *ne, const void *data,
                                     celer_error *err);
+/* A tensor whose bytes the caller writes itself, after the header (for files too big to
+ * hold: celer synth). size (may be NULL) gets its bytes. gguf_writer_write and
+ * gguf_writer_to_buffer refuse a writer that holds one. */
+celer_status gguf_writer_add_tensor_info(gguf_writer *w, const char *name, uint32_t type, uint32_t n_dims,
+                                         const int64_t *ne, uint64_t *size, celer_error *err);
+/* Everything before the data section, padded to the alignment, into a malloc'd buffer;
+ * tensor offsets assigned. The file is this header, then each tensor's bytes in insertion
+ * order, each padded with zeros to *alignment; *data_size is the padded total. */
+celer_status gguf_writer_header(gguf_writer *w, void **out, size_t *out_size, uint64_t *alignment, uint64_t *data_size,
+                                celer_error *err);
 /* Writes the whole file (to path.tmp, then renames: nothing half-written is left). */
 celer_status gguf_writer_write(gguf_writer *w, const char *path, celer_error *err);
 /* Serialises into a malloc'd buffer (for tests and fuzz seeds). */

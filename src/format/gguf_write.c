@@ -237,10 +237,9 @@ static celer_status tensor_size(const char *name, uint32_t type, uint32_t n_dims
     return CELER_OK;
 }
 
-celer_status gguf_writer_add_tensor(gguf_writer *w, const char *name, uint32_t type, uint32_t n_dims, const int64_t *ne,
-                                    const void *data, celer_error *err) {
-    if (!name || !*name) return celer_error_set(err, CELER_ERR_INVALID_ARG, "gguf writer: empty or NULL tensor name");
-    if (!data) return celer_error_set(err, CELER_ERR_INVALID_ARG, "gguf writer: tensor '%s': NULL data", name);
+/* data NULL: an info-only tensor, whose bytes the caller streams after gguf_writer_header. */
+static celer_status add_tensor(gguf_writer *w, const char *name, uint32_t type, uint32_t n_dims, const int64_t *ne,
+                               const void *data, celer_error *err) {
     for (uint64_t i = 0; i < w->n_tensors; i++)
         if (strcmp(w->tensors[i].name.data, name) == 0)
             return celer_error_set(err, CELER_ERR_INVALID_ARG, "gguf writer: duplicate tensor name '%s'", name);
@@ -255,6 +254,30 @@ celer_status gguf_writer_add_tensor(gguf_writer *w, const char *name, uint32_t t
     if (!string_copy(&t->name, name, strlen(name)))
         return celer_error_set(err, CELER_ERR_NOMEM, "gguf writer: out of memory adding tensor '%s'", name);
     w->n_tensors++;
+    return CELER_OK;
+}
+
+celer_status gguf_writer_add_tensor(gguf_writer *w, const char *name, uint32_t type, uint32_t n_dims, const int64_t *ne,
+                                    const void *data, celer_error *err) {
+    if (!name || !*name) return celer_error_set(err, CELER_ERR_INVALID_ARG, "gguf writer: empty or NULL tensor name");
+    if (!data) return celer_error_set(err, CELER_ERR_INVALID_ARG, "gguf writer: tensor '%s': NULL data", name);
+    return add_tensor(w, name, type, n_dims, ne, data, err);
+}
+
+celer_status gguf_writer_add_tensor_info(gguf_writer *w, const char *name, uint32_t type, uint32_t n_dims, const int64_t *ne,
+                                         uint64_t *size, celer_error *err) {
+    if (!name || !*name) return celer_error_set(err, CELER_ERR_INVALID_ARG, "gguf writer: empty or NULL tensor name");
+    celer_status st = add_tensor(w, name, type, n_dims, ne, NULL, err);
+    if (st == CELER_OK && size) *size = w->tensors[w->n_tensors - 1].size;
+    return st;
+}
+
+/* The writer's own outputs need every tensor's bytes. */
+static celer_status check_all_data(const gguf_writer *w, celer_error *err) {
+    for (uint64_t i = 0; i < w->n_tensors; i++)
+        if (!w->tensors[i].data)
+            return celer_error_set(err, CELER_ERR_INVALID_ARG, "gguf writer: tensor '%s' has no data (added as info only: stream it after gguf_writer_header)",
+                                   w->tensors[i].name.data);
     return CELER_OK;
 }
 
@@ -379,7 +402,8 @@ celer_status gguf_writer_to_buffer(gguf_writer *w, void **out, size_t *out_size,
     *out_size = 0;
     byte_buf b = {0};
     uint64_t alignment = 0, data_size = 0;
-    celer_status st = build_header(w, &b, &alignment, &data_size, err);
+    celer_status st = check_all_data(w, err);
+    if (st == CELER_OK) st = build_header(w, &b, &alignment, &data_size, err);
     if (st == CELER_OK && data_size > SIZE_MAX - b.n)
         st = celer_error_set(err, CELER_ERR_NOMEM, "gguf writer: %" PRIu64 " bytes of tensor data do not fit in memory", data_size);
     uint8_t *buf = NULL;
@@ -421,7 +445,8 @@ static bool write_stream(FILE *fp, const gguf_writer *w, const byte_buf *header,
 celer_status gguf_writer_write(gguf_writer *w, const char *path, celer_error *err) {
     byte_buf header = {0};
     uint64_t alignment = 0, data_size = 0;
-    celer_status st = build_header(w, &header, &alignment, &data_size, err);
+    celer_status st = check_all_data(w, err);
+    if (st == CELER_OK) st = build_header(w, &header, &alignment, &data_size, err);
     if (st != CELER_OK) {
         free(header.p);
         return st;
@@ -445,6 +470,21 @@ celer_status gguf_writer_write(gguf_writer *w, const char *path, celer_error *er
     free(tmp);
     free(header.p);
     return st;
+}
+
+celer_status gguf_writer_header(gguf_writer *w, void **out, size_t *out_size, uint64_t *alignment, uint64_t *data_size,
+                                celer_error *err) {
+    *out = NULL;
+    *out_size = 0;
+    byte_buf b = {0};
+    celer_status st = build_header(w, &b, alignment, data_size, err);
+    if (st != CELER_OK) {
+        free(b.p);
+        return st;
+    }
+    *out = b.p;
+    *out_size = b.n;
+    return CELER_OK;
 }
 
 /* ---- a file in memory ---- */

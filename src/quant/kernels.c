@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "quant/kernels_arm.h"
 #include "quant/kernels_x86.h"
 #include "quant/quant.h"
 
@@ -88,6 +89,10 @@ static void fast_init(void) {
         quant_kernels_fill_avx2_k(fast);
         fast_isa = "avx2";
     }
+#endif
+#ifdef CELER_KERNELS_NEON
+    quant_kernels_fill_neon(fast);
+    fast_isa = "neon";
 #endif
 }
 

@@ -1,5 +1,6 @@
 /* kernels.h: the fast paths behind the matrix products, one table per weight type,
- * chosen once at run time from what the CPU supports (AVX2+FMA+F16C, else scalar).
+ * chosen once at run time from what the CPU supports (AVX2+FMA+F16C on x86, NEON on
+ * AArch64, else scalar).
  *
  * A matrix product y = x · Wᵀ (W: rows x k of weight type T) runs as:
  *   1. each activation row x_t (k floats) is quantized to T's vec_dot_type with
@@ -50,7 +51,7 @@ const quant_kernels *quant_kernels_get(uint32_t type);
 /* The scalar reference kernels (always available); NULL as above. */
 const quant_kernels *quant_kernels_scalar(uint32_t type);
 
-/* "avx2" or "scalar": what quant_kernels_get picked. */
+/* "avx2", "neon" or "scalar": what quant_kernels_get picked. */
 const char *quant_kernels_isa(void);
 
 #endif
