@@ -12,7 +12,8 @@
  * First, on any machine, the device dequantizers run on the host (cuda_dequantize_row_host)
  * and must match dequantize_row for every type (normalized error 1e-6: index arithmetic).
  * The rest needs a CUDA device: without one it prints "SKIPPED: no CUDA device (...)" and
- * exits 0.
+ * exits 0. CELER_CUDA_BENCH=1 also times the matrix-vector kernel per type (GB/s of
+ * weights read, on Llama-3-8B's shapes). 
  * Built only with -DCELER_CUDA=ON. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -475,6 +476,61 @@ static void test_dequant_host(void **state) {
     free(row);
 }
 
+/* ---- timing (CELER_CUDA_BENCH=1): the matrix-vector kernel's bandwidth per type ---- */
+
+static int compare_floats(const void *a, const void *b) {
+    const float x = *(const float *)a, y = *(const float *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Median time of one token's product with a rows x cols matrix of each type, over 51
+ * launches after a warm-up, and the weight bytes read over it (GB/s): the number to hold
+ * against the device's measured copy bandwidth (celer gpu-info). Four matrices rotate so
+ * that the 50 MB L2 cache does not serve them. */
+static void bench_matvec(int64_t rows, int64_t cols) {
+    float *x = malloc((size_t)cols * sizeof(float));
+    for (int64_t i = 0; i < cols; i++) x[i] = frand();
+    float *dx = to_device(x, (size_t)cols * sizeof(float)), *dy = to_device(NULL, (size_t)rows * sizeof(float));
+    cudaEvent_t e0, e1;
+    CU(cudaEventCreate(&e0));
+    CU(cudaEventCreate(&e1));
+    for (int t = 0; t < N_TYPES; t++) {
+        const size_t row_bytes = quant_row_size(types[t].type, cols), bytes = row_bytes * (size_t)rows;
+        if (row_bytes == 0) continue;
+        void *dw[4];
+        uint8_t *w = malloc(bytes);
+        for (size_t i = 0; i < bytes; i++) w[i] = brand();
+        for (int k = 0; k < 4; k++) dw[k] = to_device(w, bytes); /* random bits: only the time matters here */
+        float ms[51];
+        for (int it = -5; it < 51; it++) {
+            matvec_args a = {.type = types[t].type, .n_out = 1, .x = dx, .x_stride = cols, .cols = cols, .n_tokens = 1};
+            a.out[0] = (matvec_out){dw[(it + 5) % 4], row_bytes, rows, dy, rows, false};
+            CU(cudaEventRecord(e0, 0));
+            OK(matvec_cuda(&a, 0, &e_));
+            CU(cudaEventRecord(e1, 0));
+            CU(cudaEventSynchronize(e1));
+            if (it >= 0) CU(cudaEventElapsedTime(&ms[it], e0, e1));
+        }
+        qsort(ms, 51, sizeof(float), compare_floats);
+        printf("matvec %-6s %6lld x %-6lld %8.1f us %8.1f GB/s\n", quant_type_name(types[t].type), (long long)rows, (long long)cols,
+               1e3 * ms[25], (double)bytes / (1e-3 * ms[25]) / 1e9);
+        for (int k = 0; k < 4; k++) cudaFree(dw[k]);
+        free(w);
+    }
+    cudaEventDestroy(e0), cudaEventDestroy(e1);
+    cudaFree(dx), cudaFree(dy);
+    free(x);
+}
+
+static void test_bench(void **state) {
+    (void)state;
+    const char *env = getenv("CELER_CUDA_BENCH");
+    if (!env || strcmp(env, "1") != 0) skip();
+    bench_matvec(4096, 4096);   /* Llama-3-8B's Q and O */
+    bench_matvec(14336, 4096);  /* its gate and up */
+    bench_matvec(4096, 14336);  /* its down */
+}
+
 /* ---- main ---- */
 
 int main(void) {
@@ -490,7 +546,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_matvec),     cmocka_unit_test(test_matvec_refuses), cmocka_unit_test(test_dequant_and_rows),
         cmocka_unit_test(test_gemm),       cmocka_unit_test(test_norm_silu),      cmocka_unit_test(test_rope_kv),
-        cmocka_unit_test(test_attention),
+        cmocka_unit_test(test_attention),  cmocka_unit_test(test_bench),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
