@@ -1,10 +1,11 @@
 // attention.cu: causal attention over the paged fp16 KV cache, split over the context
 // (flash-decoding). attention_split_kernel: a block per (chunk of positions, query head,
 // token), chunks of at least `chunk` positions, longer when the context needs more than
-// n_chunks of them; its 4 warps walk the chunk's positions with an online softmax (lane l holds
-// dimensions l, l+32, ... of the query and the accumulator), then merge in shared memory
-// into one partial (max, sum, unnormalized output). attention_combine_kernel merges a
-// token's chunks. Scores are never stored: memory is linear in the context, never T x T.
+// n_chunks of them; its 4 warps walk the chunk's positions, 4 at a time each, with an
+// online softmax (lane l holds dimensions l, l+32, ... of the query and the accumulator),
+// then merge in shared memory into one partial (max, sum, unnormalized output).
+// attention_combine_kernel merges a token's chunks. Scores are never stored: memory is
+// linear in the context, never T x T.
 // Query head h reads KV head h / (n_head / n_head_kv), as cpu_attention does.
 // Tests: tests/test_cuda_ops.c.
 #include "backend/cuda/cuda_ops.h"
@@ -12,6 +13,7 @@
 
 #define ATT_WARPS 4
 #define ATT_MAX_DIMS_PER_LANE 16 // head_dim <= 512
+#define ATT_POSITIONS 4          // positions a warp takes per step
 
 // Positions per chunk for a token attending n_pos positions: at least a.chunk, and enough
 // that a.n_chunks chunks cover them (whole KV blocks), so a grid sized for a long context
@@ -41,20 +43,47 @@ __global__ void __launch_bounds__(ATT_WARPS *WARP_SIZE) attention_split_kernel(a
     }
     const int32_t *table = a.blocks + a.table_off[t];
     float m = -INFINITY, l = 0.0f;
-    for (int32_t p = p0 + warp; p < p1; p += ATT_WARPS) {
-        const int64_t cell = (int64_t)table[p / a.block_size] * a.block_size + p % a.block_size;
-        const __half *kr = (const __half *)a.k_cache + cell * kv_dim + kvh * hd;
-        const __half *vr = (const __half *)a.v_cache + cell * kv_dim + kvh * hd;
-        float s = 0.0f;
+    // Each warp takes ATT_POSITIONS consecutive positions per step: their dot products
+    // and warp sums are independent, so their latencies overlap.
+    for (int32_t p = p0 + warp * ATT_POSITIONS; p < p1; p += ATT_WARPS * ATT_POSITIONS) {
+        float s[ATT_POSITIONS];
+        const __half *vr[ATT_POSITIONS];
 #pragma unroll
-        for (int i = 0; i < ATT_MAX_DIMS_PER_LANE; i++)
-            if (i < dpl) s += q[i] * __half2float(kr[lane + WARP_SIZE * i]);
-        s = warp_sum(s);
-        const float m_new = fmaxf(m, s), corr = expf(m - m_new), e = expf(s - m_new);
-        l = l * corr + e;
+        for (int j = 0; j < ATT_POSITIONS; j++) {
+            s[j] = -INFINITY;
+            vr[j] = NULL;
+            const int32_t pj = p + j;
+            if (pj < p1) { // the same for every lane
+                const int64_t cell = (int64_t)table[pj / a.block_size] * a.block_size + pj % a.block_size;
+                const __half *kr = (const __half *)a.k_cache + cell * kv_dim + kvh * hd;
+                vr[j] = (const __half *)a.v_cache + cell * kv_dim + kvh * hd;
+                float d = 0.0f;
 #pragma unroll
-        for (int i = 0; i < ATT_MAX_DIMS_PER_LANE; i++)
-            if (i < dpl) acc[i] = acc[i] * corr + e * __half2float(vr[lane + WARP_SIZE * i]);
+                for (int i = 0; i < ATT_MAX_DIMS_PER_LANE; i++)
+                    if (i < dpl) d += q[i] * __half2float(kr[lane + WARP_SIZE * i]);
+                s[j] = warp_sum(d);
+            }
+        }
+        float m_new = m; // p < p1: s[0] is finite, so m_new is
+#pragma unroll
+        for (int j = 0; j < ATT_POSITIONS; j++) m_new = fmaxf(m_new, s[j]);
+        const float corr = expf(m - m_new);
+        float e[ATT_POSITIONS], e_sum = 0.0f;
+#pragma unroll
+        for (int j = 0; j < ATT_POSITIONS; j++) {
+            e[j] = vr[j] ? expf(s[j] - m_new) : 0.0f;
+            e_sum += e[j];
+        }
+        l = l * corr + e_sum;
+#pragma unroll
+        for (int i = 0; i < ATT_MAX_DIMS_PER_LANE; i++) {
+            if (i >= dpl) continue;
+            float o = acc[i] * corr;
+#pragma unroll
+            for (int j = 0; j < ATT_POSITIONS; j++)
+                if (vr[j]) o += e[j] * __half2float(vr[j][lane + WARP_SIZE * i]);
+            acc[i] = o;
+        }
         m = m_new;
     }
     if (lane == 0) warp_max_s[warp] = m, warp_sum_s[warp] = l;
