@@ -30,7 +30,7 @@ if [ -n "$nvcc_bin" ]; then
     for t in test_gpu_plan test_cuda_ops test_cuda_forward; do
         out=$(CELER_SOURCE_DIR="$PWD" CELER_MODEL="$PWD/models/SmolLM2-135M-Instruct.Q4_1.gguf" build-cuda/$t 2>&1) ||
             { tail -30 <<<"$out"; echo "CUDA build: $t failed"; echo "0 passed, 1 failed"; exit 1; }
-        echo "CUDA build: $t: $(grep -E '^SKIPPED|PASSED' <<<"$out" | head -1 || true)"
+        echo "CUDA build: $t: $(grep -E '^SKIPPED|PASSED' <<<"$out" | tr '\n' ' ' || true)"
     done
 else
     echo "SKIPPED: CUDA compile check (no nvcc)"
