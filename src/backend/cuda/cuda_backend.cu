@@ -369,15 +369,23 @@ static celer_status attention_block(backend *b, const batch_inputs *in, int32_t 
     celer_status st = stage_begin(b, err);
     if (st == CELER_OK) st = rmsnorm_cuda(b->xn, b->x, (const float *)l->attn_norm.data, NULL, n, hp->n_embd, hp->norm_eps, b->stream, err);
     if ((st = stage_end(b, OP_ATTN_NORM, st, err)) != CELER_OK || (st = stage_begin(b, err)) != CELER_OK) return st;
-    if (n <= GPU_MATVEC_MAX_TOKENS && l->wq.type == l->wk.type && l->wq.type == l->wv.type) { /* Q, K, V in one launch */
-        matvec_args a = {};
-        a.type = l->wq.type;
-        a.out[0] = (matvec_out){l->wq.data, l->wq.row_bytes, l->wq.ne[1], b->q, q_dim, false};
-        a.out[1] = (matvec_out){l->wk.data, l->wk.row_bytes, l->wk.ne[1], b->k, kv_dim, false};
-        a.out[2] = (matvec_out){l->wv.data, l->wv.row_bytes, l->wv.ne[1], b->v, kv_dim, false};
-        a.n_out = 3;
-        a.x = b->xn, a.x_stride = hp->n_embd, a.cols = hp->n_embd, a.n_tokens = n;
-        st = matvec_cuda(&a, b->stream, err);
+    if (n <= GPU_MATVEC_MAX_TOKENS) { /* Q, K, V: one launch per distinct weight type (one when they share it) */
+        const model_tensor *w[3] = {&l->wq, &l->wk, &l->wv};
+        float *y[3] = {b->q, b->k, b->v};
+        const int64_t stride[3] = {q_dim, kv_dim, kv_dim};
+        bool done[3] = {false, false, false};
+        for (int i = 0; i < 3 && st == CELER_OK; i++) {
+            if (done[i]) continue;
+            matvec_args a = {};
+            a.type = w[i]->type;
+            for (int j = i; j < 3; j++)
+                if (!done[j] && w[j]->type == a.type) {
+                    a.out[a.n_out++] = (matvec_out){w[j]->data, w[j]->row_bytes, w[j]->ne[1], y[j], stride[j], false};
+                    done[j] = true;
+                }
+            a.x = b->xn, a.x_stride = hp->n_embd, a.cols = hp->n_embd, a.n_tokens = n;
+            st = matvec_cuda(&a, b->stream, err);
+        }
     } else {
         st = matmul(b, &l->wq, b->xn, n, b->q, q_dim, false, false, err);
         if (st == CELER_OK) st = matmul(b, &l->wk, b->xn, n, b->k, kv_dim, false, true, err);
