@@ -25,7 +25,10 @@ void cpu_rmsnorm(float *out, const float *x, const float *weight, int64_t n, int
 size_t cpu_matmul_scratch_bytes(uint32_t type, int64_t dim, int64_t n) {
     const quant_traits *tr = quant_get_traits(type);
     if (!tr) return 0;
-    return quant_row_size(tr->vec_dot_type, dim) * (size_t)n;
+    size_t row = quant_row_size(tr->vec_dot_type, dim);
+    const quant_kernels *kern = quant_kernels_get(type);
+    if (kern && kern->gemm_packed_wide && quant_kernels_wide_row_bytes(dim) > row) row = quant_kernels_wide_row_bytes(dim);
+    return row * (size_t)n;
 }
 
 /* Work is handed out in units of weight rows (all tokens); each unit walks the tokens in
@@ -52,9 +55,11 @@ typedef struct {
     bool swiglu;
     const float *x;
     int64_t n, k;
-    /* distinct activation types: x quantized once per type, (n, act_row_bytes[a]) each */
+    /* distinct activation types: x quantized once per type, (n, act_row_bytes[a]) each;
+     * wide: the kernels' wide rows (quantize_act_wide), for products of many tokens */
     int n_act;
     uint32_t act_type[CPU_MATMUL_MAX_OUT];
+    bool act_wide[CPU_MATMUL_MAX_OUT];
     size_t act_row_bytes[CPU_MATMUL_MAX_OUT];
     char *act[CPU_MATMUL_MAX_OUT];
     const quant_kernels *act_kernels[CPU_MATMUL_MAX_OUT]; /* one whose quantize_act makes act_type */
@@ -72,7 +77,7 @@ static void matmul_rows(const matmul_job *j, int i, int64_t r0, int64_t r1) {
     const int a = j->act_of_out[i];
     for (int64_t t0 = 0; t0 < j->n; t0 += TOKEN_BLOCK) {
         int64_t nt = j->n - t0 < TOKEN_BLOCK ? j->n - t0 : TOKEN_BLOCK;
-        (w->pack_rows ? j->kernels[i]->gemm_packed : j->kernels[i]->gemm)(
+        (j->act_wide[a] ? j->kernels[i]->gemm_packed_wide : w->pack_rows ? j->kernels[i]->gemm_packed : j->kernels[i]->gemm)(
             j->k, w->data, w->row_bytes, r0, r1, j->act[a] + t0 * (int64_t)j->act_row_bytes[a], j->act_row_bytes[a], nt,
             j->outs[i].y + t0 * w->ne[1], w->ne[1]);
     }
@@ -84,7 +89,8 @@ static void quantize_rows(const matmul_job *j, long long begin, long long end) {
     for (long long u = begin; u < end; u++) {
         int a = (int)(u / j->n);
         int64_t t = u % j->n;
-        j->act_kernels[a]->quantize_act(j->x + t * j->k, j->act[a] + t * (int64_t)j->act_row_bytes[a], j->k);
+        (j->act_wide[a] ? j->act_kernels[a]->quantize_act_wide : j->act_kernels[a]->quantize_act)(
+            j->x + t * j->k, j->act[a] + t * (int64_t)j->act_row_bytes[a], j->k);
     }
 }
 
@@ -126,11 +132,13 @@ void cpu_matmul_fused(threadpool *pool, const cpu_matmul_out *outs, int n_out, c
         CHECK(j.kernels[i]);
         CHECK(w->pack_rows == 0 || (w->pack_rows == j.kernels[i]->pack_rows && ROW_BLOCK % w->pack_rows == 0));
         uint32_t at = quant_get_traits(w->type)->vec_dot_type;
+        const bool wide = n > STREAM_MAX_TOKENS && w->pack_rows && j.kernels[i]->gemm_packed_wide;
         int a = 0;
-        while (a < j.n_act && j.act_type[a] != at) a++;
+        while (a < j.n_act && (j.act_type[a] != at || j.act_wide[a] != wide)) a++;
         if (a == j.n_act) {
             j.act_type[a] = at;
-            j.act_row_bytes[a] = quant_row_size(at, j.k);
+            j.act_wide[a] = wide;
+            j.act_row_bytes[a] = wide ? quant_kernels_wide_row_bytes(j.k) : quant_row_size(at, j.k);
             j.act[a] = next;
             j.act_kernels[a] = j.kernels[i];
             next += j.act_row_bytes[a] * (size_t)n;
