@@ -295,6 +295,16 @@ static void test_silu_mul(void **state) {
     for (int i = 0; i < 5; i++) want[i] = g[i] / (1 + expf(-g[i])) * u[i];
     cpu_silu_mul(g, u, 5);
     for (int i = 0; i < 5; i++) assert_float_equal(g[i], want[i], 1e-6);
+    /* 8 at a time (SIMD) and a tail, over a wide range, to a relative 1e-5 */
+    enum { N = 45 };
+    float gs[N], us[N], ws[N];
+    for (int i = 0; i < N; i++) {
+        gs[i] = (i == 0 ? -120.0f : i == 1 ? 95.0f : 12.0f * frand());
+        us[i] = frand();
+        ws[i] = gs[i] / (1 + expf(-gs[i])) * us[i];
+    }
+    cpu_silu_mul(gs, us, N);
+    for (int i = 0; i < N; i++) assert_float_equal(gs[i], ws[i], 1e-5 * fabsf(ws[i]) + 1e-30);
 }
 
 /* The fast fp16 conversions (F16C where the CPU has it) equal the portable reference. */

@@ -596,6 +596,10 @@ static void gemm_wide(int kind, int64_t k, const void *w, size_t w_row_bytes, in
                 fns[rt - 1](nbc, chunks, (const char *)act + t * (int64_t)act_row_bytes, act_row_bytes, as, aq, out);
                 for (int i = 0; i < rt; i++) {
                     float *dst = y + (t + i) * ldy + row;
+                    if (valid == PACK) {
+                        _mm256_storeu_ps(dst, b0 == 0 ? out[i] : _mm256_add_ps(_mm256_loadu_ps(dst), out[i]));
+                        continue;
+                    }
                     float tmp[PACK];
                     _mm256_storeu_ps(tmp, out[i]);
                     for (int64_t r = 0; r < valid; r++) dst[r] = b0 == 0 ? tmp[r] : dst[r] + tmp[r];
