@@ -310,13 +310,14 @@ INLINE void packed_tile(int kind, int RT, int64_t nb, const char *gw, const char
     for (int t = 0; t < RT; t++) acc[t] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         const char *chunk = gw + b * (int64_t)cb;
-        _mm_prefetch(chunk + PREFETCH_BYTES, _MM_HINT_T0);
-        _mm_prefetch(chunk + PREFETCH_BYTES + 64, _MM_HINT_T0);
-        _mm_prefetch(chunk + PREFETCH_BYTES + 128, _MM_HINT_T0);
+        /* every line of the chunk PREFETCH_BYTES ahead (a chunk is 136-272 bytes) */
+        for (size_t o = 0; o < cb; o += 64) _mm_prefetch(chunk + PREFETCH_BYTES + o, _MM_HINT_T0);
         const __m256 dv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)chunk));
         const __m256 mv = has_min(kind) ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(chunk + 2 * PACK))) : dv;
+        /* Q8_0's quants are read in place below (copied into an array, GCC makes the
+         * eight loads a call to memcpy) */
         __m256i wq[8];
-        packed_levels(kind, chunk, wq);
+        if (kind != K_Q8_0) packed_levels(kind, chunk, wq);
         for (int t = 0; t < RT; t++) {
             const char *ab = a + t * arb + b * (int64_t)abs_;
             const int8_t *aq = (const int8_t *)(ab + aqs);
@@ -324,7 +325,8 @@ INLINE void packed_tile(int kind, int RT, int64_t nb, const char *gw, const char
             if (kind == K_Q8_0 || kind == K_IQ4_NL) {
                 isum = _mm256_setzero_si256();
                 for (int c = 0; c < 8; c++) {
-                    __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(wq[c], wq[c]), _mm256_sign_epi8(bcast4(aq + 4 * c), wq[c]));
+                    const __m256i w = kind == K_Q8_0 ? _mm256_loadu_si256((const __m256i *)(chunk + 2 * PACK + 32 * c)) : wq[c];
+                    __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(bcast4(aq + 4 * c), w));
                     isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, _mm256_set1_epi16(1)));
                 }
             } else if (has_high(kind)) {
