@@ -13,6 +13,9 @@
  * in the order the SIMD code reads them), and gemm_packed computes the same products
  * from that layout. The packed copy of `rows` rows takes quant_kernels_packed_bytes
  * (rows rounded up to a whole group, the padding rows zero); the file stays standard GGUF.
+ * For prompts, a table with a packed layout may also take wide activations (the same
+ * levels as int16, the scales as floats), quantized once per product by
+ * quantize_act_wide and multiplied by gemm_packed_wide.
  * The scalar table (quant_kernels_scalar) does exactly the reference: quantize_row and
  * vec_dot from the traits table, so it is the truth the fast ones are tested against
  * (tests/test_kernels.c: fast vs scalar per type, random shapes, normalized error).

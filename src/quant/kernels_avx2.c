@@ -11,7 +11,9 @@
  * scales by one FMA; the min of Q4_1/Q5_1 adds m · s, s = d · sum(q) of the activation
  * block. The gemm walks tiles of TILE_R rows x TILE_T tokens so that each weight block
  * is unpacked once per TILE_T tokens and each activation block loaded once per TILE_R
- * rows; TILE_R x TILE_T float accumulators stay in registers.
+ * rows; TILE_R x TILE_T float accumulators stay in registers. The repacked layout
+ * (pack_rows) does the same 8 rows at a time; for prompts, the signed types take wide
+ * (int16) activations instead (see "wide activations" below).
  *
  * Activation quantization gives the reference's bytes (ggml's roundf rounding, half away
  * from zero, saturating, NaN to 0), except that a NaN element is skipped when the block's

@@ -36,7 +36,8 @@ size_t cpu_matmul_scratch_bytes(uint32_t type, int64_t dim, int64_t n) {
  * multiples of ROW_BLOCK rows: ROW_BLOCK itself for batches (many small units balance
  * the threads), and for a few tokens, where a product is a stream through the weights,
  * about UNITS_PER_THREAD units per thread, so that each thread reads long contiguous
- * runs the hardware prefetcher can follow. */
+ * runs the hardware prefetcher can follow. Products of more than STREAM_MAX_TOKENS
+ * tokens use the kernels' wide activations where they have them (gemm_packed_wide). */
 #define ROW_BLOCK 16
 #define TOKEN_BLOCK 64
 #define STREAM_MAX_TOKENS 4
