@@ -5,6 +5,10 @@
  * everything outside the range checked untouched. Buffers are allocated to their exact
  * size so the sanitizers see any read past a row.
  *
+ * With a packed layout, its gemm too, and with wide activations (prefill) that gemm on
+ * the fast quantize_act's levels; the row length 4096 runs the unpacked-chunk loop of
+ * the 4- and 5-bit types more than once.
+ *
  * Two comparisons per case, each a normalized error ||y - y_ref|| / ||y_ref||:
  *   - the fast gemm on the reference-quantized activations: only the order of float
  *     additions differs, so the bound is tight (GEMM_TOL);
@@ -152,6 +156,30 @@ static void check_case(uint32_t type, int64_t k, int64_t rows, int64_t n, int64_
         if (e > GEMM_TOL)
             fail_msg("%s: packed gemm, k %lld, rows [%lld, %lld) of %lld, n %lld: error %g (limit %g)", t->name, (long long)k,
                      (long long)p0, (long long)r1, (long long)rows, (long long)n, e, GEMM_TOL);
+        /* Wide activations (products of many tokens) on the packed layout: the levels are
+         * the fast quantize_act's, so against the reference gemm on those only the order
+         * of float additions differs. */
+        if (fast->gemm_packed_wide) {
+            size_t wide_row = quant_kernels_wide_row_bytes(k);
+            char *act_wide = malloc((size_t)n * wide_row);
+            for (int64_t i = 0; i < n; i++) fast->quantize_act_wide(x + i * k, act_wide + i * wide_row, k);
+            for (size_t i = 0; i < ny; i++) y_pack[i] = y_want[i] = -12345.0f;
+            fast->gemm_packed_wide(k, packed, wrow, p0, r1, act_wide, wide_row, n, y_pack, ldy);
+            ref->gemm(k, w, wrow, p0, r1, act_fast, arow, n, y_want, ldy);
+            m = 0;
+            for (int64_t i = 0; i < n; i++)
+                for (int64_t r = 0; r < ldy; r++) {
+                    bool inside = r >= p0 && r < r1;
+                    if (!inside && y_pack[i * ldy + r] != -12345.0f)
+                        fail_msg("%s: wide gemm rows [%lld, %lld) wrote row %lld", t->name, (long long)p0, (long long)r1, (long long)r);
+                    if (inside) y_pack[m] = y_pack[i * ldy + r], y_want[m++] = y_want[i * ldy + r];
+                }
+            e = norm_err(y_pack, y_want, m);
+            if (e > GEMM_TOL)
+                fail_msg("%s: wide gemm, k %lld, rows [%lld, %lld) of %lld, n %lld: error %g (limit %g)", t->name, (long long)k,
+                         (long long)p0, (long long)r1, (long long)rows, (long long)n, e, GEMM_TOL);
+            free(act_wide);
+        }
         free(packed);
         free(y_pack);
         free(y_want);
@@ -190,8 +218,8 @@ static void test_fast_vs_scalar(void **state) {
         const quant_kernels *fast = quant_kernels_get(type), *ref = quant_kernels_scalar(type);
         assert_non_null(t);
         bool accelerated = fast->gemm != ref->gemm || fast->quantize_act != ref->quantize_act;
-        printf("  %-5s %s%s\n", t->name, accelerated ? "fast kernels vs scalar" : "scalar only (compared with itself)",
-               fast->pack_rows ? ", and the packed layout" : "");
+        printf("  %-5s %s%s%s\n", t->name, accelerated ? "fast kernels vs scalar" : "scalar only (compared with itself)",
+               fast->pack_rows ? ", and the packed layout" : "", fast->gemm_packed_wide ? " with wide activations" : "");
         int64_t bs = t->block_size;
         /* Row lengths: one block, a few, and the lengths of real models (576, 1536, 4096). */
         const int64_t ks[] = {bs, 3 * bs, bs * ((576 + bs - 1) / bs), bs * ((1536 + bs - 1) / bs), bs * ((4096 + bs - 1) / bs)};

@@ -14,6 +14,9 @@
  * in the order the SIMD code reads them), and gemm_packed computes the same products
  * from that layout. The packed copy of `rows` rows takes quant_kernels_packed_bytes
  * (rows rounded up to a whole group, the padding rows zero); the file stays standard GGUF.
+ * For prompts, a table with a packed layout may also take wide activations (the same
+ * levels as int16, the scales as floats), quantized once per product by
+ * quantize_act_wide and multiplied by gemm_packed_wide.
  * The scalar table (quant_kernels_scalar) does exactly the reference: quantize_row and
  * vec_dot from the traits table, so it is the truth the fast ones are tested against
  * (tests/test_kernels.c: fast vs scalar per type, random shapes, normalized error).
@@ -40,7 +43,18 @@ typedef struct {
      * multiple of pack_rows; writes only rows [r0, r1). */
     void (*gemm_packed)(int64_t k, const void *w, size_t w_row_bytes, int64_t r0, int64_t r1, const void *act,
                         size_t act_row_bytes, int64_t n, float *y, int64_t ldy);
+    /* Wide activations for products of many tokens, or both NULL (only with a packed
+     * layout). quantize_act_wide: x (k floats) -> a wide row of
+     * quant_kernels_wide_row_bytes(k) bytes: the k / 32 block scales as floats, then the
+     * k levels as int16, the values quantize_act gives (Q8_0). gemm_packed_wide: as
+     * gemm_packed, with act rows wide. */
+    void (*quantize_act_wide)(const float *x, void *dst, int64_t k);
+    void (*gemm_packed_wide)(int64_t k, const void *w, size_t w_row_bytes, int64_t r0, int64_t r1, const void *act,
+                             size_t act_row_bytes, int64_t n, float *y, int64_t ldy);
 } quant_kernels;
+
+/* Bytes of a wide activation row of k elements (k a multiple of 32). */
+static inline size_t quant_kernels_wide_row_bytes(int64_t k) { return (size_t)(k / 32) * sizeof(float) + (size_t)k * 2; }
 
 /* Bytes of the packed copy of rows rows of w_row_bytes each (0 if the table has none). */
 size_t quant_kernels_packed_bytes(const quant_kernels *kern, int64_t rows, size_t w_row_bytes);

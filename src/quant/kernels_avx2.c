@@ -11,7 +11,9 @@
  * scales by one FMA; the min of Q4_1/Q5_1 adds m · s, s = d · sum(q) of the activation
  * block. The gemm walks tiles of TILE_R rows x TILE_T tokens so that each weight block
  * is unpacked once per TILE_T tokens and each activation block loaded once per TILE_R
- * rows; TILE_R x TILE_T float accumulators stay in registers.
+ * rows; TILE_R x TILE_T float accumulators stay in registers. The repacked layout
+ * (pack_rows) does the same 8 rows at a time; for prompts, the signed types take wide
+ * (int16) activations instead (see "wide activations" below).
  *
  * Activation quantization gives the reference's bytes (ggml's roundf rounding, half away
  * from zero, saturating, NaN to 0), except that a NaN element is skipped when the block's
@@ -268,48 +270,56 @@ INLINE __m256i block_sum(__m256i a) {
     return _mm256_add_epi32(s, _mm256_shuffle_epi32(s, 0xb1));
 }
 
+/* The 8 quant vectors of a packed chunk as bytes (levels: unsigned for the 4- and 5-bit
+ * types, IQ4_NL's table values, Q8_0's signed bytes); vector c, lane r: row r's bytes
+ * of quant vector c (pack_rows). */
+INLINE void packed_levels(int kind, const char *chunk, __m256i wq[8]) {
+    const size_t sb = packed_scale_bytes(kind), hi_off = has_min(kind) ? 4 * PACK : 2 * PACK;
+    const char *q = chunk + sb;
+    if (kind == K_Q8_0) {
+        for (int c = 0; c < 8; c++) wq[c] = _mm256_loadu_si256((const __m256i *)(q + 32 * c));
+    } else {
+        const __m256i m4 = _mm256_set1_epi8(0x0f);
+        for (int c = 0; c < 4; c++) {
+            __m256i v = _mm256_loadu_si256((const __m256i *)(q + 32 * c));
+            wq[c] = _mm256_and_si256(v, m4);
+            wq[c + 4] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+        }
+        if (kind == K_IQ4_NL)
+            for (int c = 0; c < 8; c++) wq[c] = _mm256_shuffle_epi8(iq4_nl_table(), wq[c]);
+        if (has_high(kind)) {
+            /* bit c of byte j of the plane -> bit 4 of byte j of vector c: a 16-bit shift
+             * by 4 - c (left) or c - 4 (right) cannot carry a neighbour byte's bit onto bit 4 */
+            const __m256i plane = _mm256_loadu_si256((const __m256i *)(chunk + hi_off)), b4 = _mm256_set1_epi8(0x10);
+            wq[0] = _mm256_or_si256(wq[0], _mm256_and_si256(_mm256_slli_epi16(plane, 4), b4));
+            wq[1] = _mm256_or_si256(wq[1], _mm256_and_si256(_mm256_slli_epi16(plane, 3), b4));
+            wq[2] = _mm256_or_si256(wq[2], _mm256_and_si256(_mm256_slli_epi16(plane, 2), b4));
+            wq[3] = _mm256_or_si256(wq[3], _mm256_and_si256(_mm256_slli_epi16(plane, 1), b4));
+            wq[4] = _mm256_or_si256(wq[4], _mm256_and_si256(plane, b4));
+            wq[5] = _mm256_or_si256(wq[5], _mm256_and_si256(_mm256_srli_epi16(plane, 1), b4));
+            wq[6] = _mm256_or_si256(wq[6], _mm256_and_si256(_mm256_srli_epi16(plane, 2), b4));
+            wq[7] = _mm256_or_si256(wq[7], _mm256_and_si256(_mm256_srli_epi16(plane, 3), b4));
+        }
+    }
+}
+
 /* One group of PACK rows x RT tokens over all nb blocks: out[t] = the rows' dots. */
 INLINE void packed_tile(int kind, int RT, int64_t nb, const char *gw, const char *a, size_t arb, __m256 out[4]) {
-    const size_t cb = packed_chunk_bytes(kind), sb = packed_scale_bytes(kind);
+    const size_t cb = packed_chunk_bytes(kind);
     const size_t abs_ = has_min(kind) ? sizeof(block_q8_1) : sizeof(block_q8_0);
     const size_t aqs = has_min(kind) ? offsetof(block_q8_1, qs) : offsetof(block_q8_0, qs);
-    const size_t hi_off = has_min(kind) ? 4 * PACK : 2 * PACK;
     __m256 acc[4];
     for (int t = 0; t < RT; t++) acc[t] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         const char *chunk = gw + b * (int64_t)cb;
-        _mm_prefetch(chunk + PREFETCH_BYTES, _MM_HINT_T0);
-        _mm_prefetch(chunk + PREFETCH_BYTES + 64, _MM_HINT_T0);
-        _mm_prefetch(chunk + PREFETCH_BYTES + 128, _MM_HINT_T0);
+        /* every line of the chunk PREFETCH_BYTES ahead (a chunk is 136-272 bytes) */
+        for (size_t o = 0; o < cb; o += 64) _mm_prefetch(chunk + PREFETCH_BYTES + o, _MM_HINT_T0);
         const __m256 dv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)chunk));
         const __m256 mv = has_min(kind) ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(chunk + 2 * PACK))) : dv;
-        const char *q = chunk + sb;
+        /* Q8_0's quants are read in place below (copied into an array, GCC makes the
+         * eight loads a call to memcpy) */
         __m256i wq[8];
-        if (kind == K_Q8_0) {
-            for (int c = 0; c < 8; c++) wq[c] = _mm256_loadu_si256((const __m256i *)(q + 32 * c));
-        } else {
-            const __m256i m4 = _mm256_set1_epi8(0x0f);
-            for (int c = 0; c < 4; c++) {
-                __m256i v = _mm256_loadu_si256((const __m256i *)(q + 32 * c));
-                wq[c] = _mm256_and_si256(v, m4);
-                wq[c + 4] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
-            }
-            if (kind == K_IQ4_NL)
-                for (int c = 0; c < 8; c++) wq[c] = _mm256_shuffle_epi8(iq4_nl_table(), wq[c]);
-            if (has_high(kind)) {
-                /* bit c of byte j of the plane -> bit 4 of byte j of vector c: a 16-bit shift
-                 * by 4 - c (left) or c - 4 (right) cannot carry a neighbour byte's bit onto bit 4 */
-                const __m256i plane = _mm256_loadu_si256((const __m256i *)(chunk + hi_off)), b4 = _mm256_set1_epi8(0x10);
-                wq[0] = _mm256_or_si256(wq[0], _mm256_and_si256(_mm256_slli_epi16(plane, 4), b4));
-                wq[1] = _mm256_or_si256(wq[1], _mm256_and_si256(_mm256_slli_epi16(plane, 3), b4));
-                wq[2] = _mm256_or_si256(wq[2], _mm256_and_si256(_mm256_slli_epi16(plane, 2), b4));
-                wq[3] = _mm256_or_si256(wq[3], _mm256_and_si256(_mm256_slli_epi16(plane, 1), b4));
-                wq[4] = _mm256_or_si256(wq[4], _mm256_and_si256(plane, b4));
-                wq[5] = _mm256_or_si256(wq[5], _mm256_and_si256(_mm256_srli_epi16(plane, 1), b4));
-                wq[6] = _mm256_or_si256(wq[6], _mm256_and_si256(_mm256_srli_epi16(plane, 2), b4));
-                wq[7] = _mm256_or_si256(wq[7], _mm256_and_si256(_mm256_srli_epi16(plane, 3), b4));
-            }
-        }
+        if (kind != K_Q8_0) packed_levels(kind, chunk, wq);
         for (int t = 0; t < RT; t++) {
             const char *ab = a + t * arb + b * (int64_t)abs_;
             const int8_t *aq = (const int8_t *)(ab + aqs);
@@ -317,7 +327,8 @@ INLINE void packed_tile(int kind, int RT, int64_t nb, const char *gw, const char
             if (kind == K_Q8_0 || kind == K_IQ4_NL) {
                 isum = _mm256_setzero_si256();
                 for (int c = 0; c < 8; c++) {
-                    __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(wq[c], wq[c]), _mm256_sign_epi8(bcast4(aq + 4 * c), wq[c]));
+                    const __m256i w = kind == K_Q8_0 ? _mm256_loadu_si256((const __m256i *)(chunk + 2 * PACK + 32 * c)) : wq[c];
+                    __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(bcast4(aq + 4 * c), w));
                     isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, _mm256_set1_epi16(1)));
                 }
             } else if (has_high(kind)) {
@@ -468,6 +479,150 @@ static void quantize_bf16(const float *x, void *dst, int64_t k) {
     for (int64_t i = 0; i < k; i++) y[i] = celer_fp32_to_bf16(x[i]);
 }
 
+/* ---------------------------------------------------------------- wide activations (prefill) */
+
+/* Products of many tokens with the signed 32-element types (Q8_0, Q4_0, Q5_0, IQ4_NL).
+ * The activation is quantized as for gemm (Q8_0 levels and their fp16 scale, the same
+ * bytes), then stored wide (kernels.h): the levels as int16, the scales as floats. The
+ * weights' levels are taken to int16 too, and _mm256_madd_epi16 multiplies and adds
+ * pairs exactly: 16 products per instruction, no sign trick (Q8_0 with maddubs needs
+ * |w| and sign(a, w), then a widening madd: three instructions on the multiply ports per
+ * 32 products instead of two). Q8_0 is read from its packed chunks, each quant vector
+ * widened by two sign extensions (rows 0-3, rows 4-7: lanes (row, element pair)); the
+ * other types are first unpacked into chunks of the same Q8_0 layout, WIDE_CHUNK_BLOCKS
+ * blocks at a time, once for all the call's tokens. Per block, a tile of PACK rows x up
+ * to 4 tokens keeps 8 int32 accumulators; a horizontal add of the two row halves gives
+ * the rows' sums (order 0 1 4 5 | 2 3 6 7, undone at the end) for the block's scales. */
+enum { WIDE_CHUNK_BLOCKS = 32 };
+#define Q8_CHUNK_BYTES (PACK * sizeof(block_q8_0))
+
+static void quantize_wide(const float *x, void *dst, int64_t k) {
+    const int64_t nb = k / 32;
+    float *d = dst;
+    int16_t *q = (int16_t *)((char *)dst + nb * (int64_t)sizeof(float));
+    for (int64_t b = 0; b < nb; b++) {
+        int8_t levels[32];
+        int sum;
+        d[b] = celer_fp16_to_fp32(celer_fp32_to_fp16(quantize_block_q8(x + 32 * b, levels, &sum)));
+        const __m256i v = _mm256_loadu_si256((const __m256i *)levels);
+        _mm256_storeu_si256((__m256i *)(q + 32 * b), _mm256_cvtepi8_epi16(_mm256_castsi256_si128(v)));
+        _mm256_storeu_si256((__m256i *)(q + 32 * b + 16), _mm256_cvtepi8_epi16(_mm256_extracti128_si256(v, 1)));
+    }
+}
+
+/* RT tokens x one group over nb blocks of Q8_0-layout chunks at gw (stride Q8_CHUNK_BYTES):
+ * out[t] = the 8 rows' dots, row order. a: the tokens' wide rows (stride arb), already
+ * advanced to the first block (scales at as, levels at aq: offsets into each row). */
+INLINE void wide_tile(int RT, int64_t nb, const char *gw, const char *a, size_t arb, size_t as, size_t aq, __m256 out[4]) {
+    const __m256i order = _mm256_setr_epi32(0, 1, 4, 5, 2, 3, 6, 7);
+    __m256 acc[4];
+    for (int t = 0; t < RT; t++) acc[t] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const char *chunk = gw + b * (int64_t)Q8_CHUNK_BYTES;
+        _mm_prefetch(chunk + PREFETCH_BYTES, _MM_HINT_T0);
+        _mm_prefetch(chunk + PREFETCH_BYTES + 64, _MM_HINT_T0);
+        _mm_prefetch(chunk + PREFETCH_BYTES + 128, _MM_HINT_T0);
+        const __m256 dv = _mm256_permutevar8x32_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)chunk)), order);
+        const char *q = chunk + 2 * PACK;
+        __m256i lo[4], hi[4];
+#pragma GCC unroll 8
+        for (int c = 0; c < 8; c++) {
+            const __m256i wl = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(q + 32 * c)));
+            const __m256i wh = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(q + 32 * c + 16)));
+#pragma GCC unroll 4
+            for (int t = 0; t < RT; t++) {
+                int64_t pair2; /* elements 4c..4c+3 of the block, in every 64-bit lane */
+                memcpy(&pair2, a + t * arb + aq + (size_t)b * 64 + 8 * (size_t)c, 8);
+                const __m256i av = _mm256_set1_epi64x(pair2);
+                const __m256i pl = _mm256_madd_epi16(wl, av), ph = _mm256_madd_epi16(wh, av);
+                lo[t] = c == 0 ? pl : _mm256_add_epi32(lo[t], pl);
+                hi[t] = c == 0 ? ph : _mm256_add_epi32(hi[t], ph);
+                /* keeps the sums a chain in registers (GCC would otherwise hold all 64 products) */
+                __asm__("" : "+x"(lo[t]), "+x"(hi[t]));
+            }
+        }
+#pragma GCC unroll 4
+        for (int t = 0; t < RT; t++) {
+            float da;
+            memcpy(&da, a + t * arb + as + (size_t)b * sizeof(float), sizeof(float));
+            const __m256 s = _mm256_cvtepi32_ps(_mm256_hadd_epi32(lo[t], hi[t]));
+            acc[t] = _mm256_fmadd_ps(s, _mm256_mul_ps(dv, _mm256_set1_ps(da)), acc[t]);
+        }
+    }
+    for (int t = 0; t < RT; t++) out[t] = _mm256_permutevar8x32_ps(acc[t], order);
+}
+
+#define WTILE_FN(RT)                                                                                                       \
+    static void wtile_##RT(int64_t nb, const char *gw, const char *a, size_t arb, size_t as, size_t aq, __m256 out[4]) {   \
+        wide_tile(RT, nb, gw, a, arb, as, aq, out);                                                                        \
+    }
+WTILE_FN(1)
+WTILE_FN(2)
+WTILE_FN(3)
+WTILE_FN(4)
+typedef void (*wtile_fn)(int64_t nb, const char *gw, const char *a, size_t arb, size_t as, size_t aq, __m256 out[4]);
+
+/* nb packed chunks of kind at src -> Q8_0-layout chunks at dst: the scales, then the
+ * levels as signed bytes (Q4_0 less 8, Q5_0 less 16; IQ4_NL's table values). */
+INLINE void unpack_q8_layout(int kind, const char *src, int64_t nb, char *dst) {
+    const __m256i offset = _mm256_set1_epi8(kind == K_Q4_0 ? 8 : kind == K_Q5_0 ? 16 : 0);
+    for (int64_t b = 0; b < nb; b++) {
+        const char *chunk = src + b * (int64_t)packed_chunk_bytes(kind);
+        char *out = dst + b * (int64_t)Q8_CHUNK_BYTES;
+        memcpy(out, chunk, 2 * PACK);
+        __m256i wq[8];
+        packed_levels(kind, chunk, wq);
+        for (int c = 0; c < 8; c++) _mm256_storeu_si256((__m256i *)(out + 2 * PACK + 32 * c), _mm256_sub_epi8(wq[c], offset));
+    }
+}
+
+static void gemm_wide(int kind, int64_t k, const void *w, size_t w_row_bytes, int64_t r0, int64_t r1, const void *act,
+                      size_t act_row_bytes, int64_t n, float *y, int64_t ldy) {
+    static const wtile_fn fns[4] = {wtile_1, wtile_2, wtile_3, wtile_4};
+    const int64_t nb = k / 32;
+    const size_t cb = packed_chunk_bytes(kind);
+    _Alignas(32) char buf[WIDE_CHUNK_BLOCKS * Q8_CHUNK_BYTES];
+    for (int64_t g = r0 / PACK; g * PACK < r1; g++) {
+        const char *gw = (const char *)w + g * PACK * (int64_t)w_row_bytes;
+        const int64_t row = g * PACK, valid = r1 - row < PACK ? r1 - row : PACK;
+        const int64_t span = kind == K_Q8_0 ? nb : WIDE_CHUNK_BLOCKS;
+        for (int64_t b0 = 0; b0 < nb; b0 += span) {
+            const int64_t nbc = nb - b0 < span ? nb - b0 : span;
+            const char *chunks = gw + b0 * (int64_t)cb;
+            if (kind != K_Q8_0) {
+                unpack_q8_layout(kind, chunks, nbc, buf);
+                chunks = buf;
+            }
+            const size_t as = (size_t)b0 * sizeof(float), aq = (size_t)nb * sizeof(float) + (size_t)b0 * 64;
+            for (int64_t t = 0; t < n; t += 4) {
+                const int rt = n - t < 4 ? (int)(n - t) : 4;
+                __m256 out[4];
+                fns[rt - 1](nbc, chunks, (const char *)act + t * (int64_t)act_row_bytes, act_row_bytes, as, aq, out);
+                for (int i = 0; i < rt; i++) {
+                    float *dst = y + (t + i) * ldy + row;
+                    if (valid == PACK) {
+                        _mm256_storeu_ps(dst, b0 == 0 ? out[i] : _mm256_add_ps(_mm256_loadu_ps(dst), out[i]));
+                        continue;
+                    }
+                    float tmp[PACK];
+                    _mm256_storeu_ps(tmp, out[i]);
+                    for (int64_t r = 0; r < valid; r++) dst[r] = b0 == 0 ? tmp[r] : dst[r] + tmp[r];
+                }
+            }
+        }
+    }
+}
+
+#define WGEMM_FN(name, kind)                                                                                               \
+    static void gemm_wide_##name(int64_t k, const void *w, size_t wrb, int64_t r0, int64_t r1, const void *a, size_t arb,  \
+                                 int64_t n, float *y, int64_t ldy) {                                                      \
+        gemm_wide(kind, k, w, wrb, r0, r1, a, arb, n, y, ldy);                                                            \
+    }
+WGEMM_FN(q4_0, K_Q4_0)
+WGEMM_FN(q5_0, K_Q5_0)
+WGEMM_FN(q8_0, K_Q8_0)
+WGEMM_FN(iq4_nl, K_IQ4_NL)
+
 /* ---------------------------------------------------------------- float weights */
 
 enum { F_F32, F_F16, F_BF16 };
@@ -522,17 +677,21 @@ GEMM_FN(bf16, tile_float, F_BF16, 1)
 
 void quant_kernels_fill_avx2(quant_kernels table[QUANT_TYPE_COUNT]) {
     table[QUANT_Q4_0] = (quant_kernels){.quantize_act = quantize_q8_0, .gemm = gemm_q4_0, .pack_rows = PACK, .pack = pack_q4_0,
-                                        .gemm_packed = gemm_packed_q4_0};
+                                        .gemm_packed = gemm_packed_q4_0,
+                                        .quantize_act_wide = quantize_wide, .gemm_packed_wide = gemm_wide_q4_0};
     table[QUANT_Q4_1] = (quant_kernels){.quantize_act = quantize_q8_1, .gemm = gemm_q4_1, .pack_rows = PACK, .pack = pack_q4_1,
                                         .gemm_packed = gemm_packed_q4_1};
     table[QUANT_Q5_0] = (quant_kernels){.quantize_act = quantize_q8_0, .gemm = gemm_q5_0, .pack_rows = PACK, .pack = pack_q5_0,
-                                        .gemm_packed = gemm_packed_q5_0};
+                                        .gemm_packed = gemm_packed_q5_0,
+                                        .quantize_act_wide = quantize_wide, .gemm_packed_wide = gemm_wide_q5_0};
     table[QUANT_Q5_1] = (quant_kernels){.quantize_act = quantize_q8_1, .gemm = gemm_q5_1, .pack_rows = PACK, .pack = pack_q5_1,
                                         .gemm_packed = gemm_packed_q5_1};
     table[QUANT_Q8_0] = (quant_kernels){.quantize_act = quantize_q8_0, .gemm = gemm_q8_0, .pack_rows = PACK, .pack = pack_q8_0,
-                                        .gemm_packed = gemm_packed_q8_0};
+                                        .gemm_packed = gemm_packed_q8_0,
+                                        .quantize_act_wide = quantize_wide, .gemm_packed_wide = gemm_wide_q8_0};
     table[QUANT_IQ4_NL] = (quant_kernels){.quantize_act = quantize_q8_0, .gemm = gemm_iq4_nl, .pack_rows = PACK,
-                                          .pack = pack_iq4_nl, .gemm_packed = gemm_packed_iq4_nl};
+                                          .pack = pack_iq4_nl, .gemm_packed = gemm_packed_iq4_nl,
+                                        .quantize_act_wide = quantize_wide, .gemm_packed_wide = gemm_wide_iq4_nl};
     table[QUANT_F32] = (quant_kernels){.quantize_act = quantize_f32, .gemm = gemm_f32};
     table[QUANT_F16] = (quant_kernels){.quantize_act = quantize_f16, .gemm = gemm_f16};
     table[QUANT_BF16] = (quant_kernels){.quantize_act = quantize_bf16, .gemm = gemm_bf16};

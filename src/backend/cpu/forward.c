@@ -60,7 +60,7 @@ struct backend {
     float *proj;   /* (n_batch, n_embd) */
     float *gate;   /* (n_batch, n_ff) */
     float *up;     /* (n_batch, n_ff) */
-    float *scores; /* (n_threads, n_head / n_head_kv, n_ctx) */
+    float *scores; /* cpu_attention_scores_floats: per thread (CPU_ATTENTION_TILE x n_head / n_head_kv, n_ctx) */
     float *out_x;  /* (n_batch, n_embd) normed rows of the tokens that want logits */
     void *scratch; /* quantized activations, the largest any (fused) matmul needs */
     backend_observe_fn observe; /* calibration hook, NULL when off */

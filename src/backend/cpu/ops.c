@@ -25,7 +25,10 @@ void cpu_rmsnorm(float *out, const float *x, const float *weight, int64_t n, int
 size_t cpu_matmul_scratch_bytes(uint32_t type, int64_t dim, int64_t n) {
     const quant_traits *tr = quant_get_traits(type);
     if (!tr) return 0;
-    return quant_row_size(tr->vec_dot_type, dim) * (size_t)n;
+    size_t row = quant_row_size(tr->vec_dot_type, dim);
+    const quant_kernels *kern = quant_kernels_get(type);
+    if (kern && kern->gemm_packed_wide && quant_kernels_wide_row_bytes(dim) > row) row = quant_kernels_wide_row_bytes(dim);
+    return row * (size_t)n;
 }
 
 /* Work is handed out in units of weight rows (all tokens); each unit walks the tokens in
@@ -33,7 +36,8 @@ size_t cpu_matmul_scratch_bytes(uint32_t type, int64_t dim, int64_t n) {
  * multiples of ROW_BLOCK rows: ROW_BLOCK itself for batches (many small units balance
  * the threads), and for a few tokens, where a product is a stream through the weights,
  * about UNITS_PER_THREAD units per thread, so that each thread reads long contiguous
- * runs the hardware prefetcher can follow. */
+ * runs the hardware prefetcher can follow. Products of more than STREAM_MAX_TOKENS
+ * tokens use the kernels' wide activations where they have them (gemm_packed_wide). */
 #define ROW_BLOCK 16
 #define TOKEN_BLOCK 64
 #define STREAM_MAX_TOKENS 4
@@ -52,9 +56,11 @@ typedef struct {
     bool swiglu;
     const float *x;
     int64_t n, k;
-    /* distinct activation types: x quantized once per type, (n, act_row_bytes[a]) each */
+    /* distinct activation types: x quantized once per type, (n, act_row_bytes[a]) each;
+     * wide: the kernels' wide rows (quantize_act_wide), for products of many tokens */
     int n_act;
     uint32_t act_type[CPU_MATMUL_MAX_OUT];
+    bool act_wide[CPU_MATMUL_MAX_OUT];
     size_t act_row_bytes[CPU_MATMUL_MAX_OUT];
     char *act[CPU_MATMUL_MAX_OUT];
     const quant_kernels *act_kernels[CPU_MATMUL_MAX_OUT]; /* one whose quantize_act makes act_type */
@@ -72,7 +78,7 @@ static void matmul_rows(const matmul_job *j, int i, int64_t r0, int64_t r1) {
     const int a = j->act_of_out[i];
     for (int64_t t0 = 0; t0 < j->n; t0 += TOKEN_BLOCK) {
         int64_t nt = j->n - t0 < TOKEN_BLOCK ? j->n - t0 : TOKEN_BLOCK;
-        (w->pack_rows ? j->kernels[i]->gemm_packed : j->kernels[i]->gemm)(
+        (j->act_wide[a] ? j->kernels[i]->gemm_packed_wide : w->pack_rows ? j->kernels[i]->gemm_packed : j->kernels[i]->gemm)(
             j->k, w->data, w->row_bytes, r0, r1, j->act[a] + t0 * (int64_t)j->act_row_bytes[a], j->act_row_bytes[a], nt,
             j->outs[i].y + t0 * w->ne[1], w->ne[1]);
     }
@@ -84,7 +90,8 @@ static void quantize_rows(const matmul_job *j, long long begin, long long end) {
     for (long long u = begin; u < end; u++) {
         int a = (int)(u / j->n);
         int64_t t = u % j->n;
-        j->act_kernels[a]->quantize_act(j->x + t * j->k, j->act[a] + t * (int64_t)j->act_row_bytes[a], j->k);
+        (j->act_wide[a] ? j->act_kernels[a]->quantize_act_wide : j->act_kernels[a]->quantize_act)(
+            j->x + t * j->k, j->act[a] + t * (int64_t)j->act_row_bytes[a], j->k);
     }
 }
 
@@ -126,11 +133,13 @@ void cpu_matmul_fused(threadpool *pool, const cpu_matmul_out *outs, int n_out, c
         CHECK(j.kernels[i]);
         CHECK(w->pack_rows == 0 || (w->pack_rows == j.kernels[i]->pack_rows && ROW_BLOCK % w->pack_rows == 0));
         uint32_t at = quant_get_traits(w->type)->vec_dot_type;
+        const bool wide = n > STREAM_MAX_TOKENS && w->pack_rows && j.kernels[i]->gemm_packed_wide;
         int a = 0;
-        while (a < j.n_act && j.act_type[a] != at) a++;
+        while (a < j.n_act && (j.act_type[a] != at || j.act_wide[a] != wide)) a++;
         if (a == j.n_act) {
             j.act_type[a] = at;
-            j.act_row_bytes[a] = quant_row_size(at, j.k);
+            j.act_wide[a] = wide;
+            j.act_row_bytes[a] = wide ? quant_kernels_wide_row_bytes(j.k) : quant_row_size(at, j.k);
             j.act[a] = next;
             j.act_kernels[a] = j.kernels[i];
             next += j.act_row_bytes[a] * (size_t)n;
@@ -187,13 +196,6 @@ void cpu_rope(float *x, const int32_t *pos, int64_t n, int32_t n_heads, const mo
     }
 }
 
-void cpu_silu_mul(float *gate, const float *up, int64_t n) {
-    for (int64_t i = 0; i < n; i++) {
-        float g = gate[i];
-        gate[i] = (g / (1.0f + expf(-g))) * up[i];
-    }
-}
-
 #if defined(__AVX2__) && defined(__F16C__) && defined(__FMA__)
 #include "quant/simd_avx2.h"
 #define ATTENTION_SIMD 1
@@ -201,6 +203,43 @@ void cpu_silu_mul(float *gate, const float *up, int64_t n) {
 #else
 #define ATTENTION_SIMD 0
 #endif
+
+#if ATTENTION_SIMD
+/* e^x for 8 floats, x clamped to [-87.3, 88.7]: Cody-Waite reduction by ln 2 and a
+ * degree-6 polynomial (Cephes' expf), relative error about 2e-7. */
+static inline __m256 exp256(__m256 x) {
+    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.3f)), _mm256_set1_ps(88.7f));
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    __m256 y = _mm256_add_ps(_mm256_fmadd_ps(p, _mm256_mul_ps(r, r), r), _mm256_set1_ps(1.0f));
+    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(y, _mm256_castsi256_ps(e));
+}
+
+#endif
+
+void cpu_silu_mul(float *gate, const float *up, int64_t n) {
+    int64_t i = 0;
+#if ATTENTION_SIMD
+    for (; i + 8 <= n; i += 8) { /* g / (1 + e^-g) * u, e^x as exp256 */
+        const __m256 g = _mm256_loadu_ps(gate + i);
+        const __m256 e = exp256(_mm256_sub_ps(_mm256_setzero_ps(), g));
+        _mm256_storeu_ps(gate + i, _mm256_mul_ps(_mm256_div_ps(g, _mm256_add_ps(_mm256_set1_ps(1.0f), e)), _mm256_loadu_ps(up + i)));
+    }
+#endif
+    for (; i < n; i++) {
+        float g = gate[i];
+        gate[i] = (g / (1.0f + expf(-g))) * up[i];
+    }
+}
+
 
 /* The scalar path (head dims that are not a multiple of 8, builds without AVX2). */
 static float dot_f16(const float *q, const uint16_t *k, int32_t hd) {
@@ -243,24 +282,6 @@ static inline __attribute__((always_inline)) void key_scores(const uint16_t *k, 
     }
 }
 
-/* e^x for 8 floats, x clamped to [-87.3, 88.7]: Cody-Waite reduction by ln 2 and a
- * degree-6 polynomial (Cephes' expf), relative error about 2e-7. */
-static inline __m256 exp256(__m256 x) {
-    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.3f)), _mm256_set1_ps(88.7f));
-    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
-    __m256 y = _mm256_add_ps(_mm256_fmadd_ps(p, _mm256_mul_ps(r, r), r), _mm256_set1_ps(1.0f));
-    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-    return _mm256_mul_ps(y, _mm256_castsi256_ps(e));
-}
-
 /* The job of attention_rows with SIMD throughout: each key row converted from fp16 once
  * for all the group's heads; the softmax's exponentials 8 at a time; each head's output
  * accumulated in registers over all positions. hd a multiple of 8. */
@@ -287,9 +308,11 @@ static inline __attribute__((always_inline)) void attention_job_body(const cpu_a
         for (int32_t g = 0; g < group; g++) {
             const float *q = qf + g * hd;
             __m256 acc[8];
+#pragma GCC unroll 8
             for (int32_t i = 0; i < 8; i++) acc[i] = _mm256_setzero_ps();
             for (int32_t c = 0; c < nc; c++) {
                 const __m256 qc = _mm256_loadu_ps(q + 8 * c);
+#pragma GCC unroll 8
                 for (int32_t i = 0; i < 8; i++) acc[i] = _mm256_fmadd_ps(qc, _mm256_loadu_ps(kbuf + i * hd + 8 * c), acc[i]);
             }
             /* lane i of the result = the sum of acc[i] */
@@ -401,6 +424,138 @@ static void attention_job_simd(const cpu_attention_args *a, int64_t t, int32_t k
     default: attention_job_body(a, t, kvh, scores, qf, a->hp->head_dim / 8); break;
     }
 }
+/* Prefill: a tile of nt <= ATT_TILE tokens of one sequence and one KV head. Every 8-key
+ * block of K and V is converted from fp16 once for all the tile's tokens and the group's
+ * heads (per token, as attention_job_body does, the conversion costs as much as the
+ * products). Row r = i * group + g of the tile is token t0 + i, head kvh * group + g;
+ * its scores at scores + r * ld. Keys past a token's own position are left out: masked
+ * to -inf for the maximum, and given weight 0 for the output. */
+#define ATT_TILE CPU_ATTENTION_TILE
+#define ATT_TILE_MAX_HEAD_DIM 128
+#define ATT_TILE_MAX_GROUP 8
+static inline __attribute__((always_inline)) void attention_tile_body(const cpu_attention_args *a, int64_t t0, int32_t nt,
+                                                                      int32_t kvh, float *scores, int64_t ld, const int32_t nc) {
+    const model_hparams *hp = a->hp;
+    const int32_t hd = 8 * nc, group = hp->n_head / hp->n_head_kv, rows = nt * group;
+    const float scale = 1.0f / sqrtf((float)hd);
+    const int32_t seq = a->seq_id[t0];
+    int32_t n_pos[ATT_TILE], max_pos = 0;
+    float qf[ATT_TILE * ATT_TILE_MAX_GROUP * ATT_TILE_MAX_HEAD_DIM];
+    for (int32_t i = 0; i < nt; i++) {
+        n_pos[i] = a->pos[t0 + i] + 1;
+        CHECK(n_pos[i] <= a->n_ctx);
+        if (n_pos[i] > max_pos) max_pos = n_pos[i];
+        round_queries(a->q + ((t0 + i) * hp->n_head + kvh * group) * hd, group, hd, qf + i * group * hd);
+    }
+    float buf[8 * ATT_TILE_MAX_HEAD_DIM]; /* 8 converted key or value rows */
+    __m256 maxv[ATT_TILE * ATT_TILE_MAX_GROUP];
+    for (int32_t r = 0; r < rows; r++) maxv[r] = _mm256_set1_ps(-INFINITY);
+    const __m256 scv = _mm256_set1_ps(scale), lane = _mm256_setr_ps(0, 1, 2, 3, 4, 5, 6, 7);
+    /* 1. scores, 8 keys at a time */
+    for (int32_t p = 0; p < max_pos; p += 8) {
+        const int32_t nk = max_pos - p < 8 ? max_pos - p : 8;
+        for (int32_t j = 0; j < 8; j++) {
+            if (j < nk) {
+                const uint16_t *k = kv_cache_k(a->kv, a->layer, seq, p + j) + kvh * hd;
+                for (int32_t c = 0; c < nc; c++) _mm256_storeu_ps(buf + j * hd + 8 * c, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k + 8 * c))));
+            } else {
+                for (int32_t c = 0; c < nc; c++) _mm256_storeu_ps(buf + j * hd + 8 * c, _mm256_setzero_ps());
+            }
+        }
+        for (int32_t r = 0; r < rows; r++) {
+            const int32_t i = r / group;
+            if (p >= n_pos[i]) continue;
+            const float *q = qf + r * hd;
+            __m256 acc[8];
+#pragma GCC unroll 8
+            for (int32_t j = 0; j < 8; j++) acc[j] = _mm256_setzero_ps();
+            for (int32_t c = 0; c < nc; c++) {
+                const __m256 qc = _mm256_loadu_ps(q + 8 * c);
+#pragma GCC unroll 8
+                for (int32_t j = 0; j < 8; j++) acc[j] = _mm256_fmadd_ps(qc, _mm256_loadu_ps(buf + j * hd + 8 * c), acc[j]);
+            }
+            /* lane j of the result = the sum of acc[j] */
+            __m256 h01 = _mm256_hadd_ps(acc[0], acc[1]), h23 = _mm256_hadd_ps(acc[2], acc[3]);
+            __m256 h45 = _mm256_hadd_ps(acc[4], acc[5]), h67 = _mm256_hadd_ps(acc[6], acc[7]);
+            __m256 h0123 = _mm256_hadd_ps(h01, h23), h4567 = _mm256_hadd_ps(h45, h67);
+            __m256 sv = _mm256_add_ps(_mm256_permute2f128_ps(h0123, h4567, 0x20), _mm256_permute2f128_ps(h0123, h4567, 0x31));
+            sv = _mm256_mul_ps(sv, scv);
+            /* keys at or past n_pos[i] do not count */
+            const __m256 valid = _mm256_cmp_ps(lane, _mm256_set1_ps((float)(n_pos[i] - p)), _CMP_LT_OQ);
+            sv = _mm256_blendv_ps(_mm256_set1_ps(-INFINITY), sv, valid);
+            _mm256_storeu_ps(scores + r * ld + p, sv);
+            maxv[r] = _mm256_max_ps(maxv[r], sv);
+        }
+    }
+    /* 2. softmax per row, probabilities rounded to fp16 as in attention_job_body */
+    for (int32_t r = 0; r < rows; r++) {
+        const int32_t np = n_pos[r / group];
+        float *sg = scores + r * ld;
+        float m8[8], max = -INFINITY;
+        _mm256_storeu_ps(m8, maxv[r]);
+        for (int32_t j = 0; j < 8; j++)
+            if (m8[j] > max) max = m8[j];
+        const __m256 mv = _mm256_set1_ps(max);
+        __m256 sum8 = _mm256_setzero_ps();
+        int32_t p = 0;
+        for (; p + 8 <= np; p += 8) {
+            __m256 e = exp256(_mm256_sub_ps(_mm256_loadu_ps(sg + p), mv));
+            _mm256_storeu_ps(sg + p, e);
+            sum8 = _mm256_add_ps(sum8, e);
+        }
+        double sum = (double)hsum8(sum8);
+        for (; p < np; p++) {
+            sg[p] = expf(sg[p] - max);
+            sum += (double)sg[p];
+        }
+        const float inv = (float)(1.0 / sum);
+        const __m256 iv = _mm256_set1_ps(inv);
+        for (p = 0; p + 8 <= np; p += 8)
+            _mm256_storeu_ps(sg + p, _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_mul_ps(_mm256_loadu_ps(sg + p), iv), _MM_FROUND_TO_NEAREST_INT)));
+        for (; p < np; p++) sg[p] = celer_fp16_to_fp32(celer_fp32_to_fp16(sg[p] * inv));
+    }
+    /* 3. output: 8 value rows at a time converted once, each row's accumulators taken
+     * into registers for them (partial sums wait in accbuf) */
+    float accbuf[ATT_TILE * ATT_TILE_MAX_GROUP * ATT_TILE_MAX_HEAD_DIM];
+    for (int32_t i = 0; i < rows * hd; i++) accbuf[i] = 0.0f;
+    for (int32_t p = 0; p < max_pos; p += 8) {
+        const int32_t nk = max_pos - p < 8 ? max_pos - p : 8;
+        for (int32_t j = 0; j < nk; j++) {
+            const uint16_t *v = kv_cache_v(a->kv, a->layer, seq, p + j) + kvh * hd;
+#pragma GCC unroll 16
+            for (int32_t c = 0; c < nc; c++) _mm256_storeu_ps(buf + j * hd + 8 * c, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + 8 * c))));
+        }
+        for (int32_t r = 0; r < rows; r++) {
+            const int32_t np = n_pos[r / group];
+            if (p >= np) continue;
+            const int32_t cnt = np - p < nk ? np - p : nk;
+            const float *sg = scores + r * ld + p;
+            __m256 acc[ATT_MAX_CHUNKS];
+#pragma GCC unroll 16
+            for (int32_t c = 0; c < nc; c++) acc[c] = _mm256_loadu_ps(accbuf + r * hd + 8 * c);
+            for (int32_t j = 0; j < cnt; j++) {
+                const __m256 w = _mm256_set1_ps(sg[j]);
+#pragma GCC unroll 16
+                for (int32_t c = 0; c < nc; c++) acc[c] = _mm256_fmadd_ps(w, _mm256_loadu_ps(buf + j * hd + 8 * c), acc[c]);
+            }
+#pragma GCC unroll 16
+            for (int32_t c = 0; c < nc; c++) _mm256_storeu_ps(accbuf + r * hd + 8 * c, acc[c]);
+        }
+    }
+    for (int32_t r = 0; r < rows; r++) {
+        float *out = a->out + ((t0 + r / group) * hp->n_head + kvh * group + r % group) * hd;
+        memcpy(out, accbuf + r * hd, (size_t)hd * sizeof(float));
+    }
+}
+
+/* The tile body with the chunk count a constant for the common head dims. */
+static void attention_tile_simd(const cpu_attention_args *a, int64_t t0, int32_t nt, int32_t kvh, float *scores, int64_t ld) {
+    switch (a->hp->head_dim) {
+    case 64: attention_tile_body(a, t0, nt, kvh, scores, ld, 8); break;
+    case 128: attention_tile_body(a, t0, nt, kvh, scores, ld, 16); break;
+    default: attention_tile_body(a, t0, nt, kvh, scores, ld, a->hp->head_dim / 8); break;
+    }
+}
 #endif
 
 /* One job = one token and one KV head with the `group` query heads that share it: each
@@ -414,6 +569,30 @@ static void attention_rows(void *ctx, int ith, int nth) {
     float *scores = a->scores + (int64_t)ith * group * a->n_ctx; /* (group, n_ctx) */
     float qf[CPU_ATTENTION_MAX_GROUP * CPU_ATTENTION_MAX_HEAD_DIM];
     CHECK(hd <= CPU_ATTENTION_MAX_HEAD_DIM && group <= CPU_ATTENTION_MAX_GROUP);
+#if ATTENTION_SIMD
+    /* A prompt: tiles of ATT_TILE tokens (one sequence) per KV head, dealt round-robin. */
+    if (a->n > 1 && hd % 8 == 0 && hd <= ATT_TILE_MAX_HEAD_DIM && group <= ATT_TILE_MAX_GROUP) {
+        const int64_t ld = (a->n_ctx + 7) / 8 * 8;
+        float *tile_scores = a->scores + (int64_t)ith * ATT_TILE * group * ld;
+        const long long n_tiles = (a->n + ATT_TILE - 1) / ATT_TILE, n_jobs = n_tiles * hp->n_head_kv;
+        for (long long job = ith; job < n_jobs; job += nth) {
+            const int64_t t0 = job / hp->n_head_kv * ATT_TILE;
+            const int32_t kvh = (int32_t)(job % hp->n_head_kv), nt = a->n - t0 < ATT_TILE ? (int32_t)(a->n - t0) : ATT_TILE;
+            bool one_seq = true;
+            for (int32_t i = 1; i < nt; i++) one_seq = one_seq && a->seq_id[t0 + i] == a->seq_id[t0];
+            if (one_seq) {
+                attention_tile_simd(a, t0, nt, kvh, tile_scores, ld);
+                continue;
+            }
+            for (int32_t i = 0; i < nt; i++) { /* tokens of several sequences: one at a time */
+                CHECK(a->pos[t0 + i] + 1 <= a->n_ctx);
+                round_queries(a->q + ((t0 + i) * hp->n_head + kvh * group) * hd, group, hd, qf);
+                attention_job_simd(a, t0 + i, kvh, tile_scores, qf);
+            }
+        }
+        return;
+    }
+#endif
     /* Jobs dealt round-robin: in a prompt, later tokens see more keys, so contiguous
      * ranges would leave the first thread idle while the last works. */
     const long long n_jobs = (long long)a->n * hp->n_head_kv;

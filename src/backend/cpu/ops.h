@@ -53,8 +53,10 @@ void cpu_silu_mul(float *gate, const float *up, int64_t n);
 /* Decode (one token) splits each KV head's context into CPU_ATTENTION_SPLIT(n_threads)
  * chunks when there are fewer KV heads than 2 jobs per thread. */
 #define CPU_ATTENTION_SPLIT(n_threads) (4 * (n_threads))
+/* Prompts: tiles of CPU_ATTENTION_TILE tokens of one sequence per job. */
+#define CPU_ATTENTION_TILE 4
 static inline size_t cpu_attention_scores_floats(int n_threads, int32_t n_head, int32_t n_head_kv, int32_t head_dim, int32_t n_ctx) {
-    size_t per_thread = (size_t)n_threads * (size_t)(n_head / n_head_kv) * (size_t)n_ctx;
+    size_t per_thread = (size_t)n_threads * CPU_ATTENTION_TILE * (size_t)(n_head / n_head_kv) * (((size_t)n_ctx + 7) / 8 * 8);
     size_t split = (size_t)n_head * ((size_t)n_ctx + (size_t)CPU_ATTENTION_SPLIT(n_threads) * ((size_t)head_dim + 2));
     return per_thread > split ? per_thread : split;
 }
