@@ -48,6 +48,12 @@ typedef struct {
 
 extern const backend_ops backend_cpu;
 
+/* The stages with calls, most time first, up to max of them into out; returns how many
+ * stages have calls. names, calls, seconds: (n_ops), n_ops <= BACKEND_MAX_OPS. */
+#define BACKEND_MAX_OPS 32
+int32_t backend_profile_report(const char *const *names, const uint64_t *calls, const double *seconds, int32_t n_ops,
+                               celer_op_stat *out, int32_t max);
+
 #ifdef CELER_HAVE_CUDA
 /* src/backend/cuda/: the whole forward on CUDA device 0 (docs/gpu.md). */
 extern const backend_ops backend_cuda;

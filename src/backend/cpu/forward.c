@@ -323,18 +323,7 @@ static void cpu_profile(backend *b, bool enable) {
 }
 
 static int32_t cpu_profile_get(const backend *b, celer_op_stat *out, int32_t max) {
-    celer_op_stat all[OP_COUNT];
-    int32_t n = 0;
-    for (int op = 0; op < OP_COUNT; op++)
-        if (b->op_calls[op]) all[n++] = (celer_op_stat){.name = op_names[op], .calls = b->op_calls[op], .seconds = b->op_seconds[op]};
-    for (int32_t i = 1; i < n; i++) /* most time first */
-        for (int32_t j = i; j > 0 && all[j].seconds > all[j - 1].seconds; j--) {
-            celer_op_stat tmp = all[j];
-            all[j] = all[j - 1];
-            all[j - 1] = tmp;
-        }
-    for (int32_t i = 0; i < n && i < max; i++) out[i] = all[i];
-    return n;
+    return backend_profile_report(op_names, b->op_calls, b->op_seconds, OP_COUNT, out, max);
 }
 
 const backend_ops backend_cpu = {.name = "cpu", .init = cpu_init, .forward = cpu_forward, .free = cpu_free, .profile = cpu_profile,
