@@ -7,25 +7,7 @@ celer=$1
 model=${CELER_MODEL:-}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-passed=0
-failed=0
-
-# expect NAME WANT_RC PATTERN -- command...: exit code and a regex over stdout+stderr
-expect() {
-    local name=$1 want=$2 pattern=$3
-    shift 4
-    local out rc
-    out=$("$@" 2>&1 </dev/null)
-    rc=$?
-    if [ "$rc" -eq "$want" ] && grep -Eq -- "$pattern" <<<"$out"; then
-        passed=$((passed + 1))
-    else
-        failed=$((failed + 1))
-        echo "FAIL $name: exit $rc (want $want), output:" >&2
-        head -c 2000 <<<"$out" >&2
-        echo >&2
-    fi
-}
+source "$(dirname "$0")/expect.sh"
 
 expect help 0 "run +generate" -- "$celer" --help
 expect no-command 2 "usage: celer" -- "$celer"

@@ -10,25 +10,7 @@ set -u
 celer=$1
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-passed=0
-failed=0
-
-# expect NAME WANT_RC PATTERN -- command...: exit code and a regex over stdout+stderr
-expect() {
-    local name=$1 want=$2 pattern=$3
-    shift 4
-    local out rc
-    out=$("$@" 2>&1 </dev/null)
-    rc=$?
-    if [ "$rc" -eq "$want" ] && grep -Eq -- "$pattern" <<<"$out"; then
-        passed=$((passed + 1))
-    else
-        failed=$((failed + 1))
-        echo "FAIL $name: exit $rc (want $want), output:" >&2
-        head -c 2000 <<<"$out" >&2
-        echo >&2
-    fi
-}
+source "$(dirname "$0")/expect.sh"
 
 tiny=(--n-embd 256 --n-ff 512 --n-head 4 --n-head-kv 2 --layers 2 --vocab 1000 --ctx 256)
 expect help 0 "usage: celer synth" -- "$celer" synth --help
