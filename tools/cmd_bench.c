@@ -67,6 +67,7 @@ typedef struct {
     char model_type[256];
     char model_name[128];
     char cpu_info[128];
+    char gpu_info[160]; /* --gpu: device 0 as src/backend/cuda/cuda_info.cu describes it; else "" */
     const char *build_commit;
     uint64_t model_size, model_n_params, decode_bytes, kv_bytes_per_pos;
     double mem_bw_gbps;  /* 0: not measured */
@@ -585,7 +586,7 @@ static int row_fields(const bench_report *rep, const bench_row *row, bench_field
     field_str(f, &n, "build_commit", rep->build_commit);
     field_u64(f, &n, "build_number", 0);
     field_str(f, &n, "cpu_info", rep->cpu_info);
-    field_str(f, &n, "gpu_info", "");
+    field_str(f, &n, "gpu_info", rep->gpu_info);
     field_str(f, &n, "backends", o->gpu ? "CUDA" : "CPU");
     field_str(f, &n, "model_filename", o->model_path);
     field_str(f, &n, "model_type", rep->model_type);
@@ -801,6 +802,10 @@ static void read_cpu_info(char *buf, size_t size) {
     if (f) fclose(f);
 }
 
+#ifdef CELER_HAVE_CUDA
+int celer_cuda_describe(char *buf, size_t size); /* src/backend/cuda/cuda_info.cu */
+#endif
+
 static void report_init(bench_report *rep, const bench_options *o, const celer_model *m) {
     rep->o = o;
     celer_model_describe(m, rep->model_type, sizeof(rep->model_type));
@@ -808,6 +813,10 @@ static void report_init(bench_report *rep, const bench_options *o, const celer_m
     size_t len = strlen(rep->model_name);
     while (len > 0 && rep->model_name[len - 1] == ' ') rep->model_name[--len] = '\0';
     read_cpu_info(rep->cpu_info, sizeof(rep->cpu_info));
+    rep->gpu_info[0] = '\0';
+#ifdef CELER_HAVE_CUDA
+    if (o->gpu) celer_cuda_describe(rep->gpu_info, sizeof(rep->gpu_info));
+#endif
     const char *commit = getenv("CELER_BUILD_COMMIT");
     rep->build_commit = commit && *commit ? commit : "unknown";
     rep->model_size = celer_model_file_bytes(m);

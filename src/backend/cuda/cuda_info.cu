@@ -1,6 +1,7 @@
-// cuda_info.cu: the CUDA backend's first piece: device discovery, compiled when the
-// build has -DCELER_CUDA=ON. Kernels (matrix-vector with in-register dequantization,
-// fused attention, graphs) come in the CUDA backend's own files beside this one.
+// cuda_info.cu: a one-line description of CUDA device 0 (name, SMs, memory, compute
+// capability), for the gpu_info field of `celer bench --gpu` (tools/cmd_bench.c).
+// Compiled when the build has -DCELER_CUDA=ON; it runs only where a device is (no test
+// without one).
 #include <cuda_runtime.h>
 #include <stdio.h>
 
