@@ -282,6 +282,24 @@ static inline __attribute__((always_inline)) void key_scores(const uint16_t *k, 
     }
 }
 
+/* The dot products of one query (8 * nc floats) with 8 fp32 key rows at kbuf (row stride
+ * hd): lane i of the result is q · key i, unscaled. */
+static inline __attribute__((always_inline)) __m256 scores8(const float *q, const float *kbuf, int32_t hd, int32_t nc) {
+    __m256 acc[8];
+#pragma GCC unroll 8
+    for (int32_t i = 0; i < 8; i++) acc[i] = _mm256_setzero_ps();
+    for (int32_t c = 0; c < nc; c++) {
+        const __m256 qc = _mm256_loadu_ps(q + 8 * c);
+#pragma GCC unroll 8
+        for (int32_t i = 0; i < 8; i++) acc[i] = _mm256_fmadd_ps(qc, _mm256_loadu_ps(kbuf + i * hd + 8 * c), acc[i]);
+    }
+    /* lane i of the result = the sum of acc[i] */
+    const __m256 h01 = _mm256_hadd_ps(acc[0], acc[1]), h23 = _mm256_hadd_ps(acc[2], acc[3]);
+    const __m256 h45 = _mm256_hadd_ps(acc[4], acc[5]), h67 = _mm256_hadd_ps(acc[6], acc[7]);
+    const __m256 h0123 = _mm256_hadd_ps(h01, h23), h4567 = _mm256_hadd_ps(h45, h67);
+    return _mm256_add_ps(_mm256_permute2f128_ps(h0123, h4567, 0x20), _mm256_permute2f128_ps(h0123, h4567, 0x31));
+}
+
 /* The job of attention_rows with SIMD throughout: each key row converted from fp16 once
  * for all the group's heads; the softmax's exponentials 8 at a time; each head's output
  * accumulated in registers over all positions. hd a multiple of 8. */
@@ -306,21 +324,7 @@ static inline __attribute__((always_inline)) void attention_job_body(const cpu_a
             for (int32_t c = 0; c < nc; c++) _mm256_storeu_ps(kbuf + i * hd + 8 * c, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k + 8 * c))));
         }
         for (int32_t g = 0; g < group; g++) {
-            const float *q = qf + g * hd;
-            __m256 acc[8];
-#pragma GCC unroll 8
-            for (int32_t i = 0; i < 8; i++) acc[i] = _mm256_setzero_ps();
-            for (int32_t c = 0; c < nc; c++) {
-                const __m256 qc = _mm256_loadu_ps(q + 8 * c);
-#pragma GCC unroll 8
-                for (int32_t i = 0; i < 8; i++) acc[i] = _mm256_fmadd_ps(qc, _mm256_loadu_ps(kbuf + i * hd + 8 * c), acc[i]);
-            }
-            /* lane i of the result = the sum of acc[i] */
-            __m256 h01 = _mm256_hadd_ps(acc[0], acc[1]), h23 = _mm256_hadd_ps(acc[2], acc[3]);
-            __m256 h45 = _mm256_hadd_ps(acc[4], acc[5]), h67 = _mm256_hadd_ps(acc[6], acc[7]);
-            __m256 h0123 = _mm256_hadd_ps(h01, h23), h4567 = _mm256_hadd_ps(h45, h67);
-            __m256 sv = _mm256_add_ps(_mm256_permute2f128_ps(h0123, h4567, 0x20), _mm256_permute2f128_ps(h0123, h4567, 0x31));
-            sv = _mm256_mul_ps(sv, scv);
+            __m256 sv = _mm256_mul_ps(scores8(qf + g * hd, kbuf, hd, nc), scv);
             _mm256_storeu_ps(scores + g * a->n_ctx + p, sv);
             maxv[g] = _mm256_max_ps(maxv[g], sv);
         }
@@ -465,21 +469,7 @@ static inline __attribute__((always_inline)) void attention_tile_body(const cpu_
         for (int32_t r = 0; r < rows; r++) {
             const int32_t i = r / group;
             if (p >= n_pos[i]) continue;
-            const float *q = qf + r * hd;
-            __m256 acc[8];
-#pragma GCC unroll 8
-            for (int32_t j = 0; j < 8; j++) acc[j] = _mm256_setzero_ps();
-            for (int32_t c = 0; c < nc; c++) {
-                const __m256 qc = _mm256_loadu_ps(q + 8 * c);
-#pragma GCC unroll 8
-                for (int32_t j = 0; j < 8; j++) acc[j] = _mm256_fmadd_ps(qc, _mm256_loadu_ps(buf + j * hd + 8 * c), acc[j]);
-            }
-            /* lane j of the result = the sum of acc[j] */
-            __m256 h01 = _mm256_hadd_ps(acc[0], acc[1]), h23 = _mm256_hadd_ps(acc[2], acc[3]);
-            __m256 h45 = _mm256_hadd_ps(acc[4], acc[5]), h67 = _mm256_hadd_ps(acc[6], acc[7]);
-            __m256 h0123 = _mm256_hadd_ps(h01, h23), h4567 = _mm256_hadd_ps(h45, h67);
-            __m256 sv = _mm256_add_ps(_mm256_permute2f128_ps(h0123, h4567, 0x20), _mm256_permute2f128_ps(h0123, h4567, 0x31));
-            sv = _mm256_mul_ps(sv, scv);
+            __m256 sv = _mm256_mul_ps(scores8(qf + r * hd, buf, hd, nc), scv);
             /* keys at or past n_pos[i] do not count */
             const __m256 valid = _mm256_cmp_ps(lane, _mm256_set1_ps((float)(n_pos[i] - p)), _CMP_LT_OQ);
             sv = _mm256_blendv_ps(_mm256_set1_ps(-INFINITY), sv, valid);
