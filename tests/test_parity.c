@@ -268,6 +268,58 @@ static float *with_switch(fixture *fx, const char *name, const golden_prompt *g)
     return out;
 }
 
+/* Decode steps of one and of three tokens after a 300-token prompt (past the length where
+ * one-token attention splits the context over the threads): a prompt on sequence 0, one
+ * token on it, then one token on each of sequences 0, 1 and 2. Returns the 1 + 3 logit
+ * rows. */
+static float *decode_steps(fixture *fx) {
+    celer_context_params p;
+    celer_context_params_default(&p);
+    p.n_ctx = 1024;
+    p.n_batch = 512;
+    p.n_seq_max = 3;
+    p.n_threads = 2;
+    celer_context *ctx = NULL;
+    celer_error err = {0};
+    if (celer_context_new(fx->model, &p, &ctx, &err) != CELER_OK) fail_msg("context: %s", err.msg);
+    const golden_prompt *g = &fx->prompts[2];
+    const int32_t n_prompt = 300;
+    celer_batch b;
+    assert_int_equal(celer_batch_init(&b, n_prompt, &err), CELER_OK);
+    for (int32_t i = 0; i < n_prompt; i++) celer_batch_add(&b, g->ids[i % g->n_ids], i, 0, false, NULL);
+    if (celer_decode(ctx, &b, &err) != CELER_OK) fail_msg("decode: %s", err.msg);
+    float *out = malloc(4 * (size_t)fx->n_vocab * sizeof(float));
+    celer_batch_clear(&b);
+    celer_batch_add(&b, g->ids[0], n_prompt, 0, true, NULL);
+    if (celer_decode(ctx, &b, &err) != CELER_OK) fail_msg("decode: %s", err.msg);
+    memcpy(out, celer_get_logits(ctx, 0), (size_t)fx->n_vocab * sizeof(float));
+    celer_batch_clear(&b);
+    celer_batch_add(&b, g->ids[1], n_prompt + 1, 0, true, NULL);
+    celer_batch_add(&b, g->ids[2], 0, 1, true, NULL);
+    celer_batch_add(&b, g->ids[3], 0, 2, true, NULL);
+    if (celer_decode(ctx, &b, &err) != CELER_OK) fail_msg("decode: %s", err.msg);
+    for (int i = 0; i < 3; i++) memcpy(out + (size_t)(1 + i) * fx->n_vocab, celer_get_logits(ctx, i), (size_t)fx->n_vocab * sizeof(float));
+    celer_batch_free(&b);
+    celer_context_free(ctx);
+    return out;
+}
+
+/* The one-job decode step (the whole forward in one thread-pool job, fused RoPE and KV
+ * write, residual adds in the products) gives exactly the logits of the op-by-op one. */
+static void test_decode_step_job(void **state) {
+    fixture *fx = *state;
+    NEED_MODEL(fx);
+    float *step = decode_steps(fx);
+    setenv("CELER_DECODE_JOB", "0", 1);
+    float *ops = decode_steps(fx);
+    unsetenv("CELER_DECODE_JOB");
+    for (int32_t i = 0; i < 4 * fx->n_vocab; i++)
+        if (step[i] != ops[i]) fail_msg("row %d logit %d: one-job step %g, op by op %g", i / fx->n_vocab, i % fx->n_vocab, step[i], ops[i]);
+    fprintf(stderr, "one-job decode step: identical logits to the op-by-op step (1 and 3 tokens, 301 positions)\n");
+    free(step);
+    free(ops);
+}
+
 /* The unfused forward (Q, K, V and gate, up as separate products) gives the fused one's
  * logits exactly; the file-layout kernels give the repacked ones' up to rounding. */
 static void test_fused_and_packed_paths(void **state) {
@@ -482,6 +534,7 @@ int main(void) {
         cmocka_unit_test(test_all_position_logits), cmocka_unit_test(test_greedy_continuations),
         cmocka_unit_test(test_two_sequences),       cmocka_unit_test(test_perplexity),
         cmocka_unit_test(test_fused_and_packed_paths),
+        cmocka_unit_test(test_decode_step_job),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -40,6 +40,11 @@ static const char *const op_names[OP_COUNT] = {
     [OP_FFN_DOWN] = "matmul_ffn_down", [OP_OUTPUT] = "output_norm_head",
 };
 
+/* The products of a layer in the one-job decode step: QKV, output projection, gate+up,
+ * down; their outputs: Q, K, V, Wo, gate, up, down. */
+enum { STEP_QKV, STEP_WO, STEP_GATE_UP, STEP_DOWN, STEP_PRODUCTS };
+enum { STEP_OUTS = 7 };
+
 struct backend {
     const model *m;
     /* The model's matrices as the kernels read them: the file's, or repacked copies
@@ -67,6 +72,14 @@ struct backend {
     void *observe_user;
     bool profile;
     bool unfused; /* CELER_FUSE=0: Q, K, V and gate, up as separate products (to measure the fusions) */
+    bool op_jobs; /* CELER_DECODE_JOB=0: decode op by op, a thread-pool job per op (to measure the one-job step) */
+    /* The one-job decode step (decode_step): the products of every layer, their plans,
+     * and per-thread buffers for the normed and quantized activations. */
+    cpu_matmul_out *step_outs; /* (n_layer, STEP_OUTS) */
+    cpu_matmul_job *step_jobs; /* (n_layer * STEP_PRODUCTS + 1) */
+    float *thread_xn;          /* (n_threads, CPU_MATMUL_STREAM_MAX_TOKENS, n_embd) */
+    char *thread_act;          /* (n_threads, thread_act_bytes) */
+    size_t thread_act_bytes;
     uint64_t op_calls[OP_COUNT];
     double op_seconds[OP_COUNT];
 };
@@ -80,6 +93,10 @@ static void cpu_free(backend *b) {
     float *bufs[] = {b->x, b->xn, b->q, b->k, b->v, b->att, b->proj, b->gate, b->up, b->scores, b->out_x};
     for (size_t i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++) free(bufs[i]);
     free(b->scratch);
+    free(b->step_outs);
+    free(b->step_jobs);
+    free(b->thread_xn);
+    free(b->thread_act);
     free(b);
 }
 
@@ -155,6 +172,32 @@ static celer_status pack_weights(backend *b, celer_error *err) {
     return pack_tensor(b, &b->output, err);
 }
 
+/* The one-job decode step's fixed parts: each layer's products and outputs (the
+ * weights as the kernels read them, the backend's buffers), per-thread buffers. */
+static celer_status step_init(backend *b, int n_threads, celer_error *err) {
+    const model_hparams *hp = &b->m->hp;
+    const int64_t n = b->n_batch < CPU_MATMUL_STREAM_MAX_TOKENS ? b->n_batch : CPU_MATMUL_STREAM_MAX_TOKENS;
+    b->step_outs = malloc((size_t)hp->n_layer * STEP_OUTS * sizeof(*b->step_outs));
+    b->step_jobs = malloc(((size_t)hp->n_layer * STEP_PRODUCTS + 1) * sizeof(*b->step_jobs));
+    b->thread_xn = malloc((size_t)n_threads * CPU_MATMUL_STREAM_MAX_TOKENS * (size_t)hp->n_embd * sizeof(float));
+    b->thread_act_bytes = (max_scratch(b->m, n) + 63) / 64 * 64;
+    b->thread_act = aligned_alloc(64, (size_t)n_threads * b->thread_act_bytes);
+    if (!b->step_outs || !b->step_jobs || !b->thread_xn || !b->thread_act)
+        return celer_error_set(err, CELER_ERR_NOMEM, "cpu backend: out of memory for the decode step");
+    for (int32_t il = 0; il < hp->n_layer; il++) {
+        const model_layer *l = &b->layers[il];
+        cpu_matmul_out *o = b->step_outs + (size_t)il * STEP_OUTS;
+        o[0] = (cpu_matmul_out){&l->wq, b->q};
+        o[1] = (cpu_matmul_out){&l->wk, b->k};
+        o[2] = (cpu_matmul_out){&l->wv, b->v};
+        o[3] = (cpu_matmul_out){&l->wo, b->proj};
+        o[4] = (cpu_matmul_out){&l->w_gate, b->gate};
+        o[5] = (cpu_matmul_out){&l->w_up, b->up};
+        o[6] = (cpu_matmul_out){&l->w_down, b->proj};
+    }
+    return CELER_OK;
+}
+
 static celer_status cpu_init(backend **out, const model *m, const backend_config *cfg, celer_error *err) {
     *out = NULL;
     backend *b = calloc(1, sizeof(*b));
@@ -186,11 +229,13 @@ static celer_status cpu_init(backend **out, const model *m, const backend_config
         cpu_free(b);
         return celer_error_set(err, CELER_ERR_NOMEM, "cpu backend: out of memory for a batch of %d tokens", cfg->n_batch);
     }
-    const char *fuse = getenv("CELER_FUSE");
+    const char *fuse = getenv("CELER_FUSE"), *step = getenv("CELER_DECODE_JOB");
     b->unfused = fuse && strcmp(fuse, "0") == 0;
+    b->op_jobs = step && strcmp(step, "0") == 0;
     b->observe = cfg->observe;
     b->observe_user = cfg->observe_user;
     st = pack_weights(b, err);
+    if (st == CELER_OK) st = step_init(b, cfg->n_threads, err);
     if (st != CELER_OK) {
         cpu_free(b);
         return st;
@@ -293,10 +338,151 @@ static void ffn_block(backend *b, int64_t n, int32_t il) {
     op_end(b, OP_FFN_DOWN, t);
 }
 
+/* ---- Decode: the whole step as one thread-pool job ----
+ * For a few tokens the products are streams through the weights, and the fixed costs
+ * between them (starting a job, waiting for its last unit, the caller's serial norm and
+ * quantization while the other threads wait) were about a tenth of a step. Here every
+ * thread runs the whole forward: it norms and quantizes the activation itself, into its
+ * own buffer (RMSNorm and quantization in one pass over L1, no hand-off), takes units of
+ * the shared products, and meets the others at a barrier only where a step needs all of
+ * the previous one's output: after QKV, after RoPE and the KV write, after attention,
+ * after each of the three other products. RoPE is fused with the KV write (each K head
+ * rotated and stored as fp16 by one thread), its angles computed once per step for all
+ * layers; the residual adds are done by the units of the products that feed them. */
+typedef struct {
+    backend *b;
+    kv_cache *kv;
+    const celer_batch *batch;
+    int64_t n, n_out;
+    int32_t out_rows[CPU_MATMUL_STREAM_MAX_TOKENS]; /* tokens that want logits */
+    cpu_matmul_out head;
+    float rope[CPU_MATMUL_STREAM_MAX_TOKENS * MODEL_MAX_HEAD_DIM]; /* (n, n_rot): cos, sin per pair */
+} decode_step;
+
+/* Thread 0 books the time since *t to op when profiling. */
+static inline void step_mark(backend *b, int ith, op_id op, double *t) {
+    if (ith != 0 || !b->profile) return;
+    double now = celer_time_s();
+    b->op_seconds[op] += now - *t;
+    b->op_calls[op]++;
+    *t = now;
+}
+
+/* Bias, RoPE and the KV write, one head of one token per item: Q heads rotated in place,
+ * K heads rotated and stored, V heads stored. */
+static void step_rope_kv(const decode_step *s, int32_t il, int ith, int nth) {
+    const backend *b = s->b;
+    const model_hparams *hp = &b->m->hp;
+    const model_layer *l = &b->layers[il];
+    const int32_t hd = hp->head_dim, nh = hp->n_head, nkv = hp->n_head_kv, per_tok = nh + 2 * nkv;
+    long long begin, end;
+    threadpool_split(s->n * per_tok, ith, nth, &begin, &end);
+    for (long long u = begin; u < end; u++) {
+        const int64_t t = u / per_tok;
+        int32_t h = (int32_t)(u % per_tok);
+        const float *cs = s->rope + t * hp->n_rot;
+        if (h < nh) {
+            float *v = b->q + (t * nh + h) * hd;
+            if (hp->qkv_bias) cpu_add_bias(v, (const float *)l->bq.data + h * hd, 1, hd);
+            cpu_rope_head(v, cs, hp);
+            continue;
+        }
+        h -= nh;
+        const bool is_k = h < nkv;
+        if (!is_k) h -= nkv;
+        float *v = (is_k ? b->k : b->v) + (t * nkv + h) * hd;
+        if (hp->qkv_bias) cpu_add_bias(v, (const float *)(is_k ? l->bk.data : l->bv.data) + h * hd, 1, hd);
+        if (is_k) cpu_rope_head(v, cs, hp);
+        const int32_t seq = s->batch->seq_id[t], pos = s->batch->pos[t];
+        celer_fp32_to_fp16_row(v, (is_k ? kv_cache_k(s->kv, il, seq, pos) : kv_cache_v(s->kv, il, seq, pos)) + h * hd, hd);
+    }
+}
+
+static void decode_worker(void *ctx, int ith, int nth) {
+    decode_step *s = ctx;
+    backend *b = s->b;
+    const model_hparams *hp = &b->m->hp;
+    const int64_t n = s->n, E = hp->n_embd;
+    float *xn = b->thread_xn + (size_t)ith * CPU_MATMUL_STREAM_MAX_TOKENS * E;
+    char *act = b->thread_act + (size_t)ith * b->thread_act_bytes;
+    double t = ith == 0 ? op_begin(b) : 0.0;
+    for (int32_t il = 0; il < hp->n_layer; il++) {
+        const model_layer *l = &b->layers[il];
+        cpu_matmul_job *jobs = b->step_jobs + (size_t)il * STEP_PRODUCTS;
+        cpu_rmsnorm(xn, b->x, l->attn_norm.data, n, E, hp->norm_eps);
+        cpu_matmul_job_quantize(&jobs[STEP_QKV], xn, act);
+        step_mark(b, ith, OP_ATTN_NORM, &t);
+        cpu_matmul_job_work(&jobs[STEP_QKV], act, NULL);
+        threadpool_barrier(b->pool);
+        step_mark(b, ith, OP_QKV, &t);
+        step_rope_kv(s, il, ith, nth);
+        threadpool_barrier(b->pool);
+        step_mark(b, ith, OP_ROPE_KV, &t);
+        cpu_attention_args args = {.q = b->q, .out = b->att, .pos = s->batch->pos, .seq_id = s->batch->seq_id, .n = n,
+                                   .layer = il, .n_ctx = b->n_ctx, .hp = hp, .kv = s->kv, .scores = b->scores};
+        cpu_attention_work(b->pool, &args, ith, nth);
+        threadpool_barrier(b->pool);
+        step_mark(b, ith, OP_ATTENTION, &t);
+        cpu_matmul_job_quantize(&jobs[STEP_WO], b->att, act);
+        cpu_matmul_job_work(&jobs[STEP_WO], act, b->x);
+        threadpool_barrier(b->pool);
+        step_mark(b, ith, OP_ATTN_OUT, &t);
+        cpu_rmsnorm(xn, b->x, l->ffn_norm.data, n, E, hp->norm_eps);
+        cpu_matmul_job_quantize(&jobs[STEP_GATE_UP], xn, act);
+        step_mark(b, ith, OP_FFN_NORM, &t);
+        cpu_matmul_job_work(&jobs[STEP_GATE_UP], act, NULL);
+        threadpool_barrier(b->pool);
+        step_mark(b, ith, OP_FFN_GATE_UP, &t);
+        cpu_matmul_job_quantize(&jobs[STEP_DOWN], b->gate, act);
+        cpu_matmul_job_work(&jobs[STEP_DOWN], act, b->x);
+        threadpool_barrier(b->pool);
+        step_mark(b, ith, OP_FFN_DOWN, &t);
+    }
+    if (s->n_out == 0) return;
+    cpu_matmul_job *head = b->step_jobs + (size_t)hp->n_layer * STEP_PRODUCTS;
+    for (int64_t i = 0; i < s->n_out; i++) cpu_rmsnorm(xn + i * E, b->x + s->out_rows[i] * E, b->m->output_norm.data, 1, E, hp->norm_eps);
+    cpu_matmul_job_quantize(head, xn, act);
+    cpu_matmul_job_work(head, act, NULL);
+    if (b->profile) { /* the same on every thread */
+        threadpool_barrier(b->pool);
+        step_mark(b, ith, OP_OUTPUT, &t);
+    }
+}
+
+static void decode_forward(backend *b, kv_cache *kv, const celer_batch *batch, float *logits) {
+    const model_hparams *hp = &b->m->hp;
+    const int nth = threadpool_size(b->pool);
+    decode_step s = {.b = b, .kv = kv, .batch = batch, .n = batch->n_tokens};
+    for (int32_t i = 0; i < batch->n_tokens; i++) {
+        cpu_rope_angles(s.rope + (size_t)i * hp->n_rot, batch->pos[i], hp, b->m->rope_freq_factors);
+        if (batch->logits[i]) s.out_rows[s.n_out++] = i;
+    }
+    for (int32_t il = 0; il < hp->n_layer; il++) {
+        const cpu_matmul_out *o = b->step_outs + (size_t)il * STEP_OUTS;
+        cpu_matmul_job *jobs = b->step_jobs + (size_t)il * STEP_PRODUCTS;
+        cpu_matmul_job_init(&jobs[STEP_QKV], o, 3, s.n, false, nth);
+        cpu_matmul_job_init(&jobs[STEP_WO], o + 3, 1, s.n, false, nth);
+        cpu_matmul_job_init(&jobs[STEP_GATE_UP], o + 4, 2, s.n, true, nth);
+        cpu_matmul_job_init(&jobs[STEP_DOWN], o + 6, 1, s.n, false, nth);
+    }
+    if (s.n_out > 0) {
+        s.head = (cpu_matmul_out){&b->output, logits};
+        cpu_matmul_job_init(b->step_jobs + (size_t)hp->n_layer * STEP_PRODUCTS, &s.head, 1, s.n_out, false, nth);
+    }
+    double t = op_begin(b);
+    embed(b, batch);
+    op_end(b, OP_EMBED, t);
+    threadpool_run(b->pool, decode_worker, &s);
+}
+
 static celer_status cpu_forward(backend *b, kv_cache *kv, const celer_batch *batch, float *logits, celer_error *err) {
     const model_hparams *hp = &b->m->hp;
     if (batch->n_tokens < 1 || batch->n_tokens > b->n_batch)
         return celer_error_set(err, CELER_ERR_INVALID_ARG, "batch of %d tokens: must be 1..%d", batch->n_tokens, b->n_batch);
+    if (batch->n_tokens <= CPU_MATMUL_STREAM_MAX_TOKENS && !b->observe && !b->unfused && !b->op_jobs) {
+        decode_forward(b, kv, batch, logits);
+        return CELER_OK;
+    }
     double t = op_begin(b);
     embed(b, batch);
     op_end(b, OP_EMBED, t);

@@ -40,7 +40,7 @@ size_t cpu_matmul_scratch_bytes(uint32_t type, int64_t dim, int64_t n) {
  * tokens use the kernels' wide activations where they have them (gemm_packed_wide). */
 #define ROW_BLOCK 16
 #define TOKEN_BLOCK 64
-#define STREAM_MAX_TOKENS 4
+#define STREAM_MAX_TOKENS CPU_MATMUL_STREAM_MAX_TOKENS
 #define UNITS_PER_THREAD 8
 
 static int64_t unit_rows_for(int64_t rows, int64_t n, int n_threads) {
@@ -50,62 +50,31 @@ static int64_t unit_rows_for(int64_t rows, int64_t n, int n_threads) {
     return u < ROW_BLOCK ? ROW_BLOCK : u;
 }
 
-typedef struct {
-    const cpu_matmul_out *outs;
-    int n_out;
-    bool swiglu;
-    const float *x;
-    int64_t n, k;
-    /* distinct activation types: x quantized once per type, (n, act_row_bytes[a]) each;
-     * wide: the kernels' wide rows (quantize_act_wide), for products of many tokens */
-    int n_act;
-    uint32_t act_type[CPU_MATMUL_MAX_OUT];
-    bool act_wide[CPU_MATMUL_MAX_OUT];
-    size_t act_row_bytes[CPU_MATMUL_MAX_OUT];
-    char *act[CPU_MATMUL_MAX_OUT];
-    const quant_kernels *act_kernels[CPU_MATMUL_MAX_OUT]; /* one whose quantize_act makes act_type */
-    int act_of_out[CPU_MATMUL_MAX_OUT];
-    const quant_kernels *kernels[CPU_MATMUL_MAX_OUT];
-    int64_t unit_start[CPU_MATMUL_MAX_OUT + 1]; /* units of output i: [unit_start[i], unit_start[i+1]) */
-    int64_t unit_rows[CPU_MATMUL_MAX_OUT];      /* rows per unit of output i, a multiple of ROW_BLOCK */
-    threadpool *pool;
-    bool quantized; /* the activations were quantized before the job */
-    _Atomic long long next_unit;
-} matmul_job;
-
-static void matmul_rows(const matmul_job *j, int i, int64_t r0, int64_t r1) {
+static void matmul_rows(const cpu_matmul_job *j, const char *act, int i, int64_t r0, int64_t r1) {
     const model_tensor *w = j->outs[i].w;
     const int a = j->act_of_out[i];
     for (int64_t t0 = 0; t0 < j->n; t0 += TOKEN_BLOCK) {
         int64_t nt = j->n - t0 < TOKEN_BLOCK ? j->n - t0 : TOKEN_BLOCK;
         (j->act_wide[a] ? j->kernels[i]->gemm_packed_wide : w->pack_rows ? j->kernels[i]->gemm_packed : j->kernels[i]->gemm)(
-            j->k, w->data, w->row_bytes, r0, r1, j->act[a] + t0 * (int64_t)j->act_row_bytes[a], j->act_row_bytes[a], nt,
+            j->k, w->data, w->row_bytes, r0, r1, act + j->act_off[a] + t0 * (int64_t)j->act_row_bytes[a], j->act_row_bytes[a], nt,
             j->outs[i].y + t0 * w->ne[1], w->ne[1]);
     }
 }
 
 /* Units [begin, end) of the activation quantization: unit u is row u % n of x to the
  * activation type u / n. */
-static void quantize_rows(const matmul_job *j, long long begin, long long end) {
+static void quantize_rows(const cpu_matmul_job *j, const float *x, char *act, long long begin, long long end) {
     for (long long u = begin; u < end; u++) {
         int a = (int)(u / j->n);
         int64_t t = u % j->n;
         (j->act_wide[a] ? j->act_kernels[a]->quantize_act_wide : j->act_kernels[a]->quantize_act)(
-            j->x + t * j->k, j->act[a] + t * (int64_t)j->act_row_bytes[a], j->k);
+            x + t * j->k, act + j->act_off[a] + t * (int64_t)j->act_row_bytes[a], j->k);
     }
 }
 
-static void matmul_worker(void *ctx, int ith, int nth) {
-    matmul_job *j = ctx;
-    /* 1. quantize x once per activation type, rows split over threads (done by the caller
-     * before the job for a few tokens, saving a barrier) */
-    if (!j->quantized) {
-        long long begin, end;
-        threadpool_split(j->n * j->n_act, ith, nth, &begin, &end);
-        quantize_rows(j, begin, end);
-        threadpool_barrier(j->pool);
-    }
-    /* 2. row blocks of every product, handed out one at a time */
+void cpu_matmul_job_quantize(const cpu_matmul_job *j, const float *x, void *act) { quantize_rows(j, x, act, 0, j->n * j->n_act); }
+
+void cpu_matmul_job_work(cpu_matmul_job *j, const void *act, float *residual) {
     const int64_t total = j->unit_start[j->n_out];
     for (;;) {
         long long u = atomic_fetch_add_explicit(&j->next_unit, 1, memory_order_relaxed);
@@ -114,52 +83,92 @@ static void matmul_worker(void *ctx, int ith, int nth) {
         while (u >= j->unit_start[i + 1]) i++;
         int64_t rows = j->outs[i].w->ne[1], r0 = (u - j->unit_start[i]) * j->unit_rows[i];
         int64_t r1 = r0 + j->unit_rows[i] < rows ? r0 + j->unit_rows[i] : rows;
-        matmul_rows(j, i, r0, r1);
+        matmul_rows(j, act, i, r0, r1);
         if (j->swiglu) { /* y0 = silu(y0) * y1 on these rows, both products computed here */
-            matmul_rows(j, 1, r0, r1);
+            matmul_rows(j, act, 1, r0, r1);
             for (int64_t t = 0; t < j->n; t++) cpu_silu_mul(j->outs[0].y + t * rows + r0, j->outs[1].y + t * rows + r0, r1 - r0);
         }
+        if (residual) /* residual += y on these rows */
+            for (int64_t t = 0; t < j->n; t++) {
+                const float *y = j->outs[i].y + t * rows;
+                float *x = residual + t * rows;
+                for (int64_t r = r0; r < r1; r++) x[r] += y[r];
+            }
     }
 }
 
-void cpu_matmul_fused(threadpool *pool, const cpu_matmul_out *outs, int n_out, const float *x, int64_t n, void *scratch, bool swiglu) {
+typedef struct {
+    cpu_matmul_job *j;
+    const float *x;
+    char *act;
+    threadpool *pool;
+    bool quantized; /* the activations were quantized before the job */
+} matmul_run;
+
+static void matmul_worker(void *ctx, int ith, int nth) {
+    matmul_run *run = ctx;
+    /* 1. quantize x once per activation type, rows split over threads (done by the caller
+     * before the job for a few tokens, saving a barrier) */
+    if (!run->quantized) {
+        long long begin, end;
+        threadpool_split(run->j->n * run->j->n_act, ith, nth, &begin, &end);
+        quantize_rows(run->j, run->x, run->act, begin, end);
+        threadpool_barrier(run->pool);
+    }
+    /* 2. row blocks of every product, handed out one at a time */
+    cpu_matmul_job_work(run->j, run->act, NULL);
+}
+
+void cpu_matmul_job_init(cpu_matmul_job *j, const cpu_matmul_out *outs, int n_out, int64_t n, bool swiglu, int n_threads) {
     CHECK(n_out >= 1 && n_out <= CPU_MATMUL_MAX_OUT && n >= 1);
-    matmul_job j = {.outs = outs, .n_out = n_out, .swiglu = swiglu, .x = x, .n = n, .k = outs[0].w->ne[0], .pool = pool};
-    char *next = scratch;
+    memset(j, 0, sizeof(*j));
+    j->outs = outs;
+    j->n_out = n_out;
+    j->swiglu = swiglu;
+    j->n = n;
+    j->k = outs[0].w->ne[0];
+    size_t next = 0;
     for (int i = 0; i < n_out; i++) {
         const model_tensor *w = outs[i].w;
-        CHECK(w->ne[0] == j.k);
-        j.kernels[i] = quant_kernels_get(w->type);
-        CHECK(j.kernels[i]);
-        CHECK(w->pack_rows == 0 || (w->pack_rows == j.kernels[i]->pack_rows && ROW_BLOCK % w->pack_rows == 0));
+        CHECK(w->ne[0] == j->k);
+        j->kernels[i] = quant_kernels_get(w->type);
+        CHECK(j->kernels[i]);
+        CHECK(w->pack_rows == 0 || (w->pack_rows == j->kernels[i]->pack_rows && ROW_BLOCK % w->pack_rows == 0));
         uint32_t at = quant_get_traits(w->type)->vec_dot_type;
-        const bool wide = n > STREAM_MAX_TOKENS && w->pack_rows && j.kernels[i]->gemm_packed_wide;
+        const bool wide = n > STREAM_MAX_TOKENS && w->pack_rows && j->kernels[i]->gemm_packed_wide;
         int a = 0;
-        while (a < j.n_act && (j.act_type[a] != at || j.act_wide[a] != wide)) a++;
-        if (a == j.n_act) {
-            j.act_type[a] = at;
-            j.act_wide[a] = wide;
-            j.act_row_bytes[a] = wide ? quant_kernels_wide_row_bytes(j.k) : quant_row_size(at, j.k);
-            j.act[a] = next;
-            j.act_kernels[a] = j.kernels[i];
-            next += j.act_row_bytes[a] * (size_t)n;
-            j.n_act++;
+        while (a < j->n_act && (j->act_type[a] != at || j->act_wide[a] != wide)) a++;
+        if (a == j->n_act) {
+            j->act_type[a] = at;
+            j->act_wide[a] = wide;
+            j->act_row_bytes[a] = wide ? quant_kernels_wide_row_bytes(j->k) : quant_row_size(at, j->k);
+            j->act_off[a] = next;
+            j->act_kernels[a] = j->kernels[i];
+            next += j->act_row_bytes[a] * (size_t)n;
+            j->n_act++;
         }
-        j.act_of_out[i] = a;
+        j->act_of_out[i] = a;
     }
+    j->act_bytes = next;
     if (swiglu) CHECK(n_out == 2 && outs[0].w->ne[1] == outs[1].w->ne[1]);
     int units_of = swiglu ? 1 : n_out; /* swiglu: a unit of the gate does the up rows too */
-    j.unit_start[0] = 0;
+    j->unit_start[0] = 0;
     for (int i = 0; i < n_out; i++) {
-        j.unit_rows[i] = unit_rows_for(outs[i].w->ne[1], n, threadpool_size(pool));
-        j.unit_start[i + 1] = j.unit_start[i] + (i < units_of ? (outs[i].w->ne[1] + j.unit_rows[i] - 1) / j.unit_rows[i] : 0);
+        j->unit_rows[i] = unit_rows_for(outs[i].w->ne[1], n, n_threads);
+        j->unit_start[i + 1] = j->unit_start[i] + (i < units_of ? (outs[i].w->ne[1] + j->unit_rows[i] - 1) / j->unit_rows[i] : 0);
     }
-    atomic_init(&j.next_unit, 0);
+    atomic_init(&j->next_unit, 0);
+}
+
+void cpu_matmul_fused(threadpool *pool, const cpu_matmul_out *outs, int n_out, const float *x, int64_t n, void *scratch, bool swiglu) {
+    cpu_matmul_job j;
+    cpu_matmul_job_init(&j, outs, n_out, n, swiglu, threadpool_size(pool));
+    matmul_run run = {.j = &j, .x = x, .act = scratch, .pool = pool};
     if (n <= STREAM_MAX_TOKENS) {
-        quantize_rows(&j, 0, n * j.n_act);
-        j.quantized = true;
+        quantize_rows(&j, x, scratch, 0, n * j.n_act);
+        run.quantized = true;
     }
-    threadpool_run(pool, matmul_worker, &j);
+    threadpool_run(pool, matmul_worker, &run);
 }
 
 void cpu_matmul(threadpool *pool, const model_tensor *w, const float *x, int64_t n, float *y, void *scratch) {
@@ -174,25 +183,37 @@ void cpu_add_bias(float *x, const float *bias, int64_t n, int64_t dim) {
 
 /* theta_i = pos * freq_scale * base^(-2i/n_rot) / factor_i, computed as ggml does (by
  * repeated multiplication) so angles match llama.cpp bit for bit. */
-void cpu_rope(float *x, const int32_t *pos, int64_t n, int32_t n_heads, const model_hparams *hp, const float *freq_factors) {
-    const int32_t hd = hp->head_dim, n_rot = hp->n_rot;
+void cpu_rope_angles(float *cs, int32_t pos, const model_hparams *hp, const float *freq_factors) {
+    const int32_t n_rot = hp->n_rot;
     const float theta_scale = powf(hp->rope_freq_base, -2.0f / (float)n_rot);
+    float theta_base = (float)pos;
+    for (int32_t i0 = 0; i0 < n_rot; i0 += 2) {
+        float ff = freq_factors ? freq_factors[i0 / 2] : 1.0f;
+        float theta = hp->rope_freq_scale * (theta_base / ff);
+        cs[i0] = cosf(theta);
+        cs[i0 + 1] = sinf(theta);
+        theta_base *= theta_scale;
+    }
+}
+
+void cpu_rope_head(float *v, const float *cs, const model_hparams *hp) {
+    const int32_t n_rot = hp->n_rot;
+    const bool adjacent = hp->rope_pairs == ROPE_PAIRS_ADJACENT;
+    for (int32_t i0 = 0; i0 < n_rot; i0 += 2) {
+        const float c = cs[i0], s = cs[i0 + 1];
+        const int32_t a = adjacent ? i0 : i0 / 2, b = adjacent ? i0 + 1 : i0 / 2 + n_rot / 2;
+        const float x0 = v[a], x1 = v[b];
+        v[a] = x0 * c - x1 * s;
+        v[b] = x0 * s + x1 * c;
+    }
+}
+
+void cpu_rope(float *x, const int32_t *pos, int64_t n, int32_t n_heads, const model_hparams *hp, const float *freq_factors) {
+    float cs[MODEL_MAX_HEAD_DIM];
+    CHECK(hp->n_rot <= MODEL_MAX_HEAD_DIM);
     for (int64_t t = 0; t < n; t++) {
-        float theta_base = (float)pos[t];
-        for (int32_t i0 = 0; i0 < n_rot; i0 += 2) {
-            float ff = freq_factors ? freq_factors[i0 / 2] : 1.0f;
-            float theta = hp->rope_freq_scale * (theta_base / ff);
-            float c = cosf(theta), s = sinf(theta);
-            for (int32_t h = 0; h < n_heads; h++) {
-                float *v = x + (t * n_heads + h) * hd;
-                int32_t a = hp->rope_pairs == ROPE_PAIRS_ADJACENT ? i0 : i0 / 2;
-                int32_t b = hp->rope_pairs == ROPE_PAIRS_ADJACENT ? i0 + 1 : i0 / 2 + n_rot / 2;
-                float x0 = v[a], x1 = v[b];
-                v[a] = x0 * c - x1 * s;
-                v[b] = x0 * s + x1 * c;
-            }
-            theta_base *= theta_scale;
-        }
+        cpu_rope_angles(cs, pos[t], hp, freq_factors);
+        for (int32_t h = 0; h < n_heads; h++) cpu_rope_head(x + (t * n_heads + h) * hp->head_dim, cs, hp);
     }
 }
 
@@ -724,15 +745,35 @@ static void attention_split(void *ctx, int ith, int nth) {
 }
 #endif
 
+#if ATTENTION_SIMD
+/* Decode attention splits the context when there are too few KV heads for the threads. */
+static bool attention_splits(const cpu_attention_args *a, int nth) {
+    const model_hparams *hp = a->hp;
+    return a->n == 1 && nth > 1 && hp->head_dim % 8 == 0 && hp->n_head_kv < 2 * nth && a->pos[0] + 1 >= 256;
+}
+#endif
+
 void cpu_attention(threadpool *pool, const cpu_attention_args *a) {
 #if ATTENTION_SIMD
     const int nth = threadpool_size(pool);
-    const model_hparams *hp = a->hp;
-    if (a->n == 1 && nth > 1 && hp->head_dim % 8 == 0 && hp->n_head_kv < 2 * nth && a->pos[0] + 1 >= 256) {
+    if (attention_splits(a, nth)) {
         attention_split_job j = {.a = a, .pool = pool, .chunks = CPU_ATTENTION_SPLIT(nth)};
         threadpool_run(pool, attention_split, &j);
         return;
     }
 #endif
     threadpool_run(pool, attention_rows, (void *)a);
+}
+
+void cpu_attention_work(threadpool *pool, const cpu_attention_args *a, int ith, int nth) {
+#if ATTENTION_SIMD
+    if (attention_splits(a, nth)) {
+        attention_split_job j = {.a = a, .pool = pool, .chunks = CPU_ATTENTION_SPLIT(nth)};
+        attention_split(&j, ith, nth);
+        return;
+    }
+#else
+    (void)pool;
+#endif
+    attention_rows((void *)a, ith, nth);
 }

@@ -8,6 +8,7 @@
 #ifndef CELER_BACKEND_CPU_OPS_H
 #define CELER_BACKEND_CPU_OPS_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -15,6 +16,7 @@
 #include "core/threadpool.h"
 #include "engine/kv_cache.h"
 #include "model/model.h"
+#include "quant/kernels.h"
 
 /* out (n, dim) = x (n, dim) / rms(x) * weight (dim). */
 void cpu_rmsnorm(float *out, const float *x, const float *weight, int64_t n, int64_t dim, float eps);
@@ -36,11 +38,49 @@ typedef struct {
 } cpu_matmul_out;
 void cpu_matmul_fused(threadpool *pool, const cpu_matmul_out *outs, int n_out, const float *x, int64_t n, void *scratch, bool swiglu);
 
+/* The same products as one step of a larger thread-pool job (the decode step runs each
+ * layer inside one job, with barriers between its steps). Set up with
+ * cpu_matmul_job_init before the job; inside it, every thread quantizes the activation
+ * into its own buffer (cpu_matmul_job_quantize, act_bytes bytes: no hand-off between
+ * threads) and then takes units of rows with cpu_matmul_job_work until none are left;
+ * the caller's barrier ends the step. residual (n, rows), when not NULL (one product):
+ * residual += y on each unit's rows, as the unit finishes. Activations are quantized
+ * plainly (never wide) for n <= CPU_MATMUL_STREAM_MAX_TOKENS. */
+#define CPU_MATMUL_STREAM_MAX_TOKENS 4
+typedef struct {
+    const cpu_matmul_out *outs;
+    int n_out;
+    bool swiglu;
+    int64_t n, k;
+    /* distinct activation types: x quantized once per type, (n, act_row_bytes[a]) each at
+     * act_off[a] of the activation buffer; wide: the kernels' wide rows */
+    int n_act;
+    uint32_t act_type[CPU_MATMUL_MAX_OUT];
+    bool act_wide[CPU_MATMUL_MAX_OUT];
+    size_t act_row_bytes[CPU_MATMUL_MAX_OUT];
+    size_t act_off[CPU_MATMUL_MAX_OUT];
+    size_t act_bytes;
+    const quant_kernels *act_kernels[CPU_MATMUL_MAX_OUT]; /* one whose quantize_act makes act_type */
+    int act_of_out[CPU_MATMUL_MAX_OUT];
+    const quant_kernels *kernels[CPU_MATMUL_MAX_OUT];
+    int64_t unit_start[CPU_MATMUL_MAX_OUT + 1]; /* units of output i: [unit_start[i], unit_start[i+1]) */
+    int64_t unit_rows[CPU_MATMUL_MAX_OUT];      /* rows per unit of output i */
+    _Atomic long long next_unit;
+} cpu_matmul_job;
+void cpu_matmul_job_init(cpu_matmul_job *j, const cpu_matmul_out *outs, int n_out, int64_t n, bool swiglu, int n_threads);
+void cpu_matmul_job_quantize(const cpu_matmul_job *j, const float *x, void *act);
+void cpu_matmul_job_work(cpu_matmul_job *j, const void *act, float *residual);
+
 /* x (n, dim) += bias (dim). */
 void cpu_add_bias(float *x, const float *bias, int64_t n, int64_t dim);
 
 /* Rotary embedding in place on x (n, n_heads, head_dim) at positions pos (n). */
 void cpu_rope(float *x, const int32_t *pos, int64_t n, int32_t n_heads, const model_hparams *hp, const float *freq_factors);
+/* Its two halves, for callers that rotate head by head: cpu_rope_angles fills cs (n_rot
+ * floats: cos, sin of each rotary pair) for one position, the same for every head and
+ * layer; cpu_rope_head rotates one head (head_dim floats) in place by them. */
+void cpu_rope_angles(float *cs, int32_t pos, const model_hparams *hp, const float *freq_factors);
+void cpu_rope_head(float *v, const float *cs, const model_hparams *hp);
 
 /* h (n, dim) = silu(gate) * up, in place into gate. */
 void cpu_silu_mul(float *gate, const float *up, int64_t n);
@@ -73,5 +113,8 @@ typedef struct {
     float *scores;
 } cpu_attention_args;
 void cpu_attention(threadpool *pool, const cpu_attention_args *a);
+/* The same as one step inside a job running on all of pool's threads (thread ith of
+ * nth): every thread calls it, and it may wait at the pool's barrier. */
+void cpu_attention_work(threadpool *pool, const cpu_attention_args *a, int ith, int nth);
 
 #endif
