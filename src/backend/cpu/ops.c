@@ -33,22 +33,18 @@ size_t cpu_matmul_scratch_bytes(uint32_t type, int64_t dim, int64_t n) {
 
 /* Work is handed out in units of weight rows (all tokens); each unit walks the tokens in
  * blocks of TOKEN_BLOCK so its rows stay in cache while activations stream. Units are
- * multiples of ROW_BLOCK rows: ROW_BLOCK itself for batches (many small units balance
- * the threads), and for a few tokens, where a product is a stream through the weights,
- * about UNITS_PER_THREAD units per thread, so that each thread reads long contiguous
- * runs the hardware prefetcher can follow. Products of more than STREAM_MAX_TOKENS
- * tokens use the kernels' wide activations where they have them (gemm_packed_wide). */
+ * multiples of ROW_BLOCK rows. For batches, each unit is ROW_BLOCK rows, taken one at a
+ * time (many small units balance the threads). For a few tokens, where a product is a
+ * stream through the weights, a thread takes a run of units at once, a share of what is
+ * left that shrinks as the product nears its end (guided scheduling): long contiguous
+ * runs the hardware prefetcher can follow at first, single units at the end, so the
+ * threads finish within a unit of each other at the barrier that follows. Products of
+ * more than STREAM_MAX_TOKENS tokens use the kernels' wide activations where they have
+ * them (gemm_packed_wide). */
 #define ROW_BLOCK 16
 #define TOKEN_BLOCK 64
 #define STREAM_MAX_TOKENS CPU_MATMUL_STREAM_MAX_TOKENS
-#define UNITS_PER_THREAD 8
-
-static int64_t unit_rows_for(int64_t rows, int64_t n, int n_threads) {
-    if (n > STREAM_MAX_TOKENS) return ROW_BLOCK;
-    int64_t u = rows / ((int64_t)n_threads * UNITS_PER_THREAD);
-    u = (u + ROW_BLOCK - 1) / ROW_BLOCK * ROW_BLOCK;
-    return u < ROW_BLOCK ? ROW_BLOCK : u;
-}
+#define GUIDED_SHARE 2 /* a run is what is left / (GUIDED_SHARE x threads) units */
 
 static void matmul_rows(const cpu_matmul_job *j, const char *act, int i, int64_t r0, int64_t r1) {
     const model_tensor *w = j->outs[i].w;
@@ -74,26 +70,37 @@ static void quantize_rows(const cpu_matmul_job *j, const float *x, char *act, lo
 
 void cpu_matmul_job_quantize(const cpu_matmul_job *j, const float *x, void *act) { quantize_rows(j, x, act, 0, j->n * j->n_act); }
 
-void cpu_matmul_job_work(cpu_matmul_job *j, const void *act, float *residual) {
-    const int64_t total = j->unit_start[j->n_out];
-    for (;;) {
-        long long u = atomic_fetch_add_explicit(&j->next_unit, 1, memory_order_relaxed);
-        if (u >= total) break;
-        int i = 0;
-        while (u >= j->unit_start[i + 1]) i++;
-        int64_t rows = j->outs[i].w->ne[1], r0 = (u - j->unit_start[i]) * j->unit_rows[i];
-        int64_t r1 = r0 + j->unit_rows[i] < rows ? r0 + j->unit_rows[i] : rows;
-        matmul_rows(j, act, i, r0, r1);
-        if (j->swiglu) { /* y0 = silu(y0) * y1 on these rows, both products computed here */
-            matmul_rows(j, act, 1, r0, r1);
-            for (int64_t t = 0; t < j->n; t++) cpu_silu_mul(j->outs[0].y + t * rows + r0, j->outs[1].y + t * rows + r0, r1 - r0);
+/* Rows [r0, r1) of output i, with the SiLU product and the residual add on them. */
+static void job_rows(const cpu_matmul_job *j, const void *act, int i, int64_t r0, int64_t r1, float *residual) {
+    const int64_t rows = j->outs[i].w->ne[1];
+    matmul_rows(j, act, i, r0, r1);
+    if (j->swiglu) { /* y0 = silu(y0) * y1 on these rows, both products computed here */
+        matmul_rows(j, act, 1, r0, r1);
+        for (int64_t t = 0; t < j->n; t++) cpu_silu_mul(j->outs[0].y + t * rows + r0, j->outs[1].y + t * rows + r0, r1 - r0);
+    }
+    if (residual) /* residual += y on these rows */
+        for (int64_t t = 0; t < j->n; t++) {
+            const float *y = j->outs[i].y + t * rows;
+            float *x = residual + t * rows;
+            for (int64_t r = r0; r < r1; r++) x[r] += y[r];
         }
-        if (residual) /* residual += y on these rows */
-            for (int64_t t = 0; t < j->n; t++) {
-                const float *y = j->outs[i].y + t * rows;
-                float *x = residual + t * rows;
-                for (int64_t r = r0; r < r1; r++) x[r] += y[r];
-            }
+}
+
+void cpu_matmul_job_work(cpu_matmul_job *j, const void *act, float *residual) {
+    const long long total = j->unit_start[j->n_out];
+    for (;;) {
+        long long u0 = atomic_load_explicit(&j->next_unit, memory_order_relaxed), u1;
+        do { /* claim [u0, u1): one unit, or a guided run of them */
+            if (u0 >= total) return;
+            long long take = j->guided ? (total - u0) / (GUIDED_SHARE * j->n_threads) : 1;
+            u1 = u0 + (take < 1 ? 1 : take);
+        } while (!atomic_compare_exchange_weak_explicit(&j->next_unit, &u0, u1, memory_order_relaxed, memory_order_relaxed));
+        for (int i = 0; i < j->n_out; i++) { /* the part of the run in each output's units */
+            const long long a = u0 > j->unit_start[i] ? u0 : j->unit_start[i], b = u1 < j->unit_start[i + 1] ? u1 : j->unit_start[i + 1];
+            if (a >= b) continue;
+            const int64_t rows = j->outs[i].w->ne[1], r0 = (a - j->unit_start[i]) * ROW_BLOCK, r1 = (b - j->unit_start[i]) * ROW_BLOCK;
+            job_rows(j, act, i, r0, r1 < rows ? r1 : rows, residual);
+        }
     }
 }
 
@@ -152,11 +159,11 @@ void cpu_matmul_job_init(cpu_matmul_job *j, const cpu_matmul_out *outs, int n_ou
     j->act_bytes = next;
     if (swiglu) CHECK(n_out == 2 && outs[0].w->ne[1] == outs[1].w->ne[1]);
     int units_of = swiglu ? 1 : n_out; /* swiglu: a unit of the gate does the up rows too */
+    j->n_threads = n_threads;
+    j->guided = n <= STREAM_MAX_TOKENS;
     j->unit_start[0] = 0;
-    for (int i = 0; i < n_out; i++) {
-        j->unit_rows[i] = unit_rows_for(outs[i].w->ne[1], n, n_threads);
-        j->unit_start[i + 1] = j->unit_start[i] + (i < units_of ? (outs[i].w->ne[1] + j->unit_rows[i] - 1) / j->unit_rows[i] : 0);
-    }
+    for (int i = 0; i < n_out; i++)
+        j->unit_start[i + 1] = j->unit_start[i] + (i < units_of ? (outs[i].w->ne[1] + ROW_BLOCK - 1) / ROW_BLOCK : 0);
     atomic_init(&j->next_unit, 0);
 }
 

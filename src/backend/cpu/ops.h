@@ -63,8 +63,9 @@ typedef struct {
     const quant_kernels *act_kernels[CPU_MATMUL_MAX_OUT]; /* one whose quantize_act makes act_type */
     int act_of_out[CPU_MATMUL_MAX_OUT];
     const quant_kernels *kernels[CPU_MATMUL_MAX_OUT];
-    int64_t unit_start[CPU_MATMUL_MAX_OUT + 1]; /* units of output i: [unit_start[i], unit_start[i+1]) */
-    int64_t unit_rows[CPU_MATMUL_MAX_OUT];      /* rows per unit of output i */
+    int64_t unit_start[CPU_MATMUL_MAX_OUT + 1]; /* units (of 16 rows) of output i: [unit_start[i], unit_start[i+1]) */
+    int n_threads;
+    bool guided; /* a few tokens: runs of units, shrinking towards the end */
     _Atomic long long next_unit;
 } cpu_matmul_job;
 void cpu_matmul_job_init(cpu_matmul_job *j, const cpu_matmul_out *outs, int n_out, int64_t n, bool swiglu, int n_threads);
