@@ -233,6 +233,8 @@ static void test_attention_decode_long(void **state) {
     check_attention_decode(24, 257, 2);  /* odd chunk count of a head */
     check_attention_decode(128, 600, 2);
     check_attention_decode(64, 100, 2);  /* short: the unsplit path */
+    check_attention_decode(128, 40, 4);  /* short, 4 threads */
+    check_attention_decode(64, 100, 1);  /* one thread: one job per KV head */
 }
 
 static void test_attention(void **state) {
