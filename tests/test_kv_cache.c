@@ -34,6 +34,14 @@ static void test_append_and_rows(void **state) {
     for (int l = 0; l < 2; l++)
         for (int s = 0; s < 2; s++)
             for (int p = 0; p < kv_cache_seq_len(kv, s); p++) assert_int_equal(kv_cache_k(kv, l, s, p)[7], l * 1000 + s * 100 + p);
+    /* positions of one block are consecutive rows (the attention kernels rely on it) */
+    for (int l = 0; l < 2; l++)
+        for (int s = 0; s < 2; s++)
+            for (int p = 0; p < kv_cache_seq_len(kv, s); p++) {
+                const int p0 = p / KV_BLOCK_SIZE * KV_BLOCK_SIZE;
+                assert_ptr_equal(kv_cache_k(kv, l, s, p), kv_cache_k(kv, l, s, p0) + (p - p0) * 8);
+                assert_ptr_equal(kv_cache_v(kv, l, s, p), kv_cache_v(kv, l, s, p0) + (p - p0) * 8);
+            }
     kv_cache_seq_truncate(kv, 0, 3);
     assert_int_equal(kv_cache_seq_len(kv, 0), 3);
     assert_int_equal(kv_cache_free_blocks(kv), 2);

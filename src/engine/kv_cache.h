@@ -34,7 +34,9 @@ void kv_cache_free(kv_cache *kv);
  * changes. On success the sequences' lengths include the batch. */
 celer_status kv_cache_reserve(kv_cache *kv, const celer_batch *batch, celer_error *err);
 
-/* Row of (n_kv_dim) fp16 values for a position already reserved. */
+/* Row of (n_kv_dim) fp16 values for a position already reserved. Positions of one
+ * block are consecutive rows: kv_cache_k(pos + i) == kv_cache_k(pos) + i * n_kv_dim while
+ * pos and pos + i are in the same block (pos / KV_BLOCK_SIZE equal); the same for V. */
 uint16_t *kv_cache_k(kv_cache *kv, int32_t layer, int32_t seq, int32_t pos);
 uint16_t *kv_cache_v(kv_cache *kv, int32_t layer, int32_t seq, int32_t pos);
 

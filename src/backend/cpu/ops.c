@@ -289,6 +289,17 @@ static void axpy_f16(float *out, float w, const uint16_t *v, int32_t hd) {
 #if ATTENTION_SIMD
 #define ATT_MAX_CHUNKS (CPU_ATTENTION_MAX_HEAD_DIM / 8)
 
+/* Consecutive positions of a KV block are consecutive rows of n_kv_dim (kv_cache.h), so
+ * rows are looked up once per block: an 8-key group starting at a multiple of 8 lies in
+ * one block, and kv_next steps from the previous position's row (prev, NULL at the
+ * first) to position p's. */
+_Static_assert(KV_BLOCK_SIZE % 8 == 0, "8-key groups must not straddle KV blocks");
+static inline const uint16_t *kv_next(const cpu_attention_args *a, bool v, int32_t seq, int32_t p, int32_t off,
+                                      const uint16_t *prev) {
+    if (prev && p % KV_BLOCK_SIZE != 0) return prev + (size_t)a->hp->n_head_kv * a->hp->head_dim;
+    return (v ? kv_cache_v : kv_cache_k)(a->kv, a->layer, seq, p) + off;
+}
+
 /* Scores of one fp16 key row against the group's queries: s[g * stride] = scale qf_g · k,
  * with m[g] raised to the largest score seen. */
 static inline __attribute__((always_inline)) void key_scores(const uint16_t *k, const float *qf, int32_t group, int32_t nc,
@@ -347,8 +358,9 @@ static inline __attribute__((always_inline)) void attention_job_body(const cpu_a
     const __m256 scv = _mm256_set1_ps(scale);
     int32_t p = 0;
     for (; p + 8 <= n_pos; p += 8) {
+        const uint16_t *k8 = kv_cache_k(a->kv, a->layer, seq, p) + kvh * hd;
         for (int32_t i = 0; i < 8; i++) {
-            const uint16_t *k = kv_cache_k(a->kv, a->layer, seq, p + i) + kvh * hd;
+            const uint16_t *k = k8 + i * (size_t)hp->n_head_kv * hd;
             for (int32_t c = 0; c < nc; c++) _mm256_storeu_ps(kbuf + i * hd + 8 * c, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k + 8 * c))));
         }
         for (int32_t g = 0; g < group; g++) {
@@ -363,8 +375,10 @@ static inline __attribute__((always_inline)) void attention_job_body(const cpu_a
         for (int32_t i = 0; i < 8; i++)
             if (m8[i] > max[g]) max[g] = m8[i];
     }
-    for (; p < n_pos; p++)
-        key_scores(kv_cache_k(a->kv, a->layer, seq, p) + kvh * hd, qf, group, nc, scale, scores + p, a->n_ctx, max);
+    for (const uint16_t *k = NULL; p < n_pos; p++) {
+        k = kv_next(a, false, seq, p, kvh * hd, k);
+        key_scores(k, qf, group, nc, scale, scores + p, a->n_ctx, max);
+    }
     for (int32_t g = 0; g < group; g++) {
         float *sg = scores + g * a->n_ctx;
         const __m256 mv = _mm256_set1_ps(max[g]);
@@ -395,8 +409,9 @@ static inline __attribute__((always_inline)) void attention_job_body(const cpu_a
         float vbuf[8 * CPU_ATTENTION_MAX_HEAD_DIM];
         int32_t p0 = 0;
         for (; p0 + 8 <= n_pos; p0 += 8) {
+            const uint16_t *v8 = kv_cache_v(a->kv, a->layer, seq, p0) + kvh * hd;
             for (int32_t i = 0; i < 8; i++) {
-                const uint16_t *v = kv_cache_v(a->kv, a->layer, seq, p0 + i) + kvh * hd;
+                const uint16_t *v = v8 + i * (size_t)hp->n_head_kv * hd;
 #pragma GCC unroll 16
                 for (int32_t c = 0; c < nc; c++) _mm256_storeu_ps(vbuf + i * hd + 8 * c, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + 8 * c))));
             }
@@ -420,8 +435,9 @@ static inline __attribute__((always_inline)) void attention_job_body(const cpu_a
             __m256 acc[ATT_MAX_CHUNKS];
 #pragma GCC unroll 16
             for (int32_t c = 0; c < nc; c++) acc[c] = _mm256_loadu_ps(accbuf + g * hd + 8 * c);
+            const uint16_t *v = NULL;
             for (int32_t p = p0; p < n_pos; p++) {
-                const uint16_t *v = kv_cache_v(a->kv, a->layer, seq, p) + kvh * hd;
+                v = kv_next(a, true, seq, p, kvh * hd, v);
                 const __m256 w = _mm256_set1_ps(sg[p]);
 #pragma GCC unroll 16
                 for (int32_t c = 0; c < nc; c++) acc[c] = _mm256_fmadd_ps(w, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + 8 * c))), acc[c]);
@@ -436,8 +452,9 @@ static inline __attribute__((always_inline)) void attention_job_body(const cpu_a
         __m256 acc[ATT_MAX_CHUNKS];
 #pragma GCC unroll 16
         for (int32_t c = 0; c < nc; c++) acc[c] = _mm256_setzero_ps();
+        const uint16_t *v = NULL;
         for (int32_t p = 0; p < n_pos; p++) {
-            const uint16_t *v = kv_cache_v(a->kv, a->layer, seq, p) + kvh * hd;
+            v = kv_next(a, true, seq, p, kvh * hd, v);
             const __m256 w = _mm256_set1_ps(sg[p]);
 #pragma GCC unroll 16
             for (int32_t c = 0; c < nc; c++) acc[c] = _mm256_fmadd_ps(w, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + 8 * c))), acc[c]);
@@ -486,9 +503,10 @@ static inline __attribute__((always_inline)) void attention_tile_body(const cpu_
     /* 1. scores, 8 keys at a time */
     for (int32_t p = 0; p < max_pos; p += 8) {
         const int32_t nk = max_pos - p < 8 ? max_pos - p : 8;
+        const uint16_t *k8 = kv_cache_k(a->kv, a->layer, seq, p) + kvh * hd;
         for (int32_t j = 0; j < 8; j++) {
             if (j < nk) {
-                const uint16_t *k = kv_cache_k(a->kv, a->layer, seq, p + j) + kvh * hd;
+                const uint16_t *k = k8 + j * (size_t)hp->n_head_kv * hd;
                 for (int32_t c = 0; c < nc; c++) _mm256_storeu_ps(buf + j * hd + 8 * c, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k + 8 * c))));
             } else {
                 for (int32_t c = 0; c < nc; c++) _mm256_storeu_ps(buf + j * hd + 8 * c, _mm256_setzero_ps());
@@ -538,8 +556,9 @@ static inline __attribute__((always_inline)) void attention_tile_body(const cpu_
     for (int32_t i = 0; i < rows * hd; i++) accbuf[i] = 0.0f;
     for (int32_t p = 0; p < max_pos; p += 8) {
         const int32_t nk = max_pos - p < 8 ? max_pos - p : 8;
+        const uint16_t *v8 = kv_cache_v(a->kv, a->layer, seq, p) + kvh * hd;
         for (int32_t j = 0; j < nk; j++) {
-            const uint16_t *v = kv_cache_v(a->kv, a->layer, seq, p + j) + kvh * hd;
+            const uint16_t *v = v8 + j * (size_t)hp->n_head_kv * hd;
 #pragma GCC unroll 16
             for (int32_t c = 0; c < nc; c++) _mm256_storeu_ps(buf + j * hd + 8 * c, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + 8 * c))));
         }
@@ -688,9 +707,11 @@ static void attention_split(void *ctx, int ith, int nth) {
         float qf[CPU_ATTENTION_MAX_GROUP * CPU_ATTENTION_MAX_HEAD_DIM], m[CPU_ATTENTION_MAX_GROUP];
         round_queries(a->q + (size_t)kvh * group * hd, group, hd, qf);
         for (int32_t g = 0; g < group; g++) m[g] = -INFINITY;
-        for (int32_t p = p0; p < p1; p++)
-            key_scores(kv_cache_k(a->kv, a->layer, seq, p) + kvh * hd, qf, group, nc, scale,
-                       sc + (size_t)kvh * group * a->n_ctx + p, a->n_ctx, m);
+        const uint16_t *k = NULL;
+        for (int32_t p = p0; p < p1; p++) {
+            k = kv_next(a, false, seq, p, kvh * hd, k);
+            key_scores(k, qf, group, nc, scale, sc + (size_t)kvh * group * a->n_ctx + p, a->n_ctx, m);
+        }
         for (int32_t g = 0; g < group; g++) mx[c * n_head + kvh * group + g] = m[g];
     }
     threadpool_barrier(j->pool);
@@ -728,8 +749,9 @@ static void attention_split(void *ctx, int ith, int nth) {
             const float *sg = sc + (size_t)h * a->n_ctx;
             __m256 acc[ATT_MAX_CHUNKS];
             for (int32_t cc = 0; cc < nc; cc++) acc[cc] = _mm256_setzero_ps();
+            const uint16_t *v = NULL;
             for (int32_t p = p0; p < p1; p++) {
-                const uint16_t *v = kv_cache_v(a->kv, a->layer, seq, p) + kvh * hd;
+                v = kv_next(a, true, seq, p, kvh * hd, v);
                 const __m256 w = _mm256_set1_ps(celer_fp16_to_fp32(celer_fp32_to_fp16(sg[p] * inv)));
                 for (int32_t cc = 0; cc < nc; cc++)
                     acc[cc] = _mm256_fmadd_ps(w, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + 8 * cc))), acc[cc]);
