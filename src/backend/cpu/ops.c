@@ -697,7 +697,9 @@ static void attention_split(void *ctx, int ith, int nth) {
     const cpu_attention_args *a = j->a;
     const model_hparams *hp = a->hp;
     const int32_t hd = hp->head_dim, nc = hd / 8, group = hp->n_head / hp->n_head_kv, n_head = hp->n_head, S = j->chunks;
-    const int32_t seq = a->seq_id[0], n_pos = a->pos[0] + 1, len = (n_pos + S - 1) / S;
+    /* chunks of a multiple of 8 positions, so 8-key groups start at multiples of 8 */
+    const int32_t seq = a->seq_id[0], n_pos = a->pos[0] + 1, len = ((n_pos + S - 1) / S + 7) / 8 * 8;
+    const size_t kv_dim = (size_t)hp->n_head_kv * hd;
     const float scale = 1.0f / sqrtf((float)hd);
     float *sc = a->scores, *part = sc + (size_t)n_head * a->n_ctx, *mx = part + (size_t)S * n_head * hd, *sm = mx + (size_t)S * n_head;
     const int32_t items = hp->n_head_kv * S;
@@ -706,11 +708,33 @@ static void attention_split(void *ctx, int ith, int nth) {
         const int32_t kvh = it / S, c = it % S, p0 = c * len, p1 = p0 + len < n_pos ? p0 + len : n_pos;
         float qf[CPU_ATTENTION_MAX_GROUP * CPU_ATTENTION_MAX_HEAD_DIM], m[CPU_ATTENTION_MAX_GROUP];
         round_queries(a->q + (size_t)kvh * group * hd, group, hd, qf);
-        for (int32_t g = 0; g < group; g++) m[g] = -INFINITY;
-        const uint16_t *k = NULL;
-        for (int32_t p = p0; p < p1; p++) {
+        float *sk = sc + (size_t)kvh * group * a->n_ctx; /* head g's scores: sk + g * n_ctx */
+        /* 8 keys at a time as in attention_job_body: converted once, scored by scores8 */
+        float kbuf[8 * CPU_ATTENTION_MAX_HEAD_DIM];
+        __m256 m8[CPU_ATTENTION_MAX_GROUP];
+        for (int32_t g = 0; g < group; g++) m8[g] = _mm256_set1_ps(-INFINITY);
+        int32_t p = p0;
+        for (; p + 8 <= p1; p += 8) {
+            const uint16_t *k8 = kv_cache_k(a->kv, a->layer, seq, p) + kvh * hd;
+            for (int32_t i = 0; i < 8; i++)
+                for (int32_t cc = 0; cc < nc; cc++)
+                    _mm256_storeu_ps(kbuf + i * hd + 8 * cc, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k8 + i * kv_dim + 8 * cc))));
+            for (int32_t g = 0; g < group; g++) {
+                const __m256 sv = _mm256_mul_ps(scores8(qf + g * hd, kbuf, hd, nc), _mm256_set1_ps(scale));
+                _mm256_storeu_ps(sk + (size_t)g * a->n_ctx + p, sv);
+                m8[g] = _mm256_max_ps(m8[g], sv);
+            }
+        }
+        for (int32_t g = 0; g < group; g++) {
+            float l8[8];
+            _mm256_storeu_ps(l8, m8[g]);
+            m[g] = -INFINITY;
+            for (int32_t i = 0; i < 8; i++)
+                if (l8[i] > m[g]) m[g] = l8[i];
+        }
+        for (const uint16_t *k = NULL; p < p1; p++) {
             k = kv_next(a, false, seq, p, kvh * hd, k);
-            key_scores(k, qf, group, nc, scale, sc + (size_t)kvh * group * a->n_ctx + p, a->n_ctx, m);
+            key_scores(k, qf, group, nc, scale, sk + p, a->n_ctx, m);
         }
         for (int32_t g = 0; g < group; g++) mx[c * n_head + kvh * group + g] = m[g];
     }
@@ -737,27 +761,54 @@ static void attention_split(void *ctx, int ith, int nth) {
         }
     }
     threadpool_barrier(j->pool);
-    /* 3. probabilities times V, a partial output per chunk */
+    /* 3. probabilities times V, a partial output per chunk: 8 value rows at a time
+     * converted once for all the group's heads, each head's accumulators taken into
+     * registers for them (its partial output holds them in between) */
     for (int32_t it = ith; it < items; it += nth) {
         const int32_t kvh = it / S, c = it % S, p0 = c * len, p1 = p0 + len < n_pos ? p0 + len : n_pos;
+        float inv[CPU_ATTENTION_MAX_GROUP];
         for (int32_t g = 0; g < group; g++) {
-            const int32_t h = kvh * group + g;
             double total = 0.0;
             for (int32_t cc = 0; cc < S; cc++)
-                if (cc * len < n_pos) total += (double)sm[cc * n_head + h];
-            const float inv = (float)(1.0 / total);
-            const float *sg = sc + (size_t)h * a->n_ctx;
-            __m256 acc[ATT_MAX_CHUNKS];
-            for (int32_t cc = 0; cc < nc; cc++) acc[cc] = _mm256_setzero_ps();
-            const uint16_t *v = NULL;
-            for (int32_t p = p0; p < p1; p++) {
-                v = kv_next(a, true, seq, p, kvh * hd, v);
-                const __m256 w = _mm256_set1_ps(celer_fp16_to_fp32(celer_fp32_to_fp16(sg[p] * inv)));
+                if (cc * len < n_pos) total += (double)sm[cc * n_head + kvh * group + g];
+            inv[g] = (float)(1.0 / total);
+            float *dst = part + ((size_t)c * n_head + kvh * group + g) * hd;
+            for (int32_t d = 0; d < hd; d++) dst[d] = 0.0f;
+        }
+        float vbuf[8 * CPU_ATTENTION_MAX_HEAD_DIM];
+        int32_t p = p0;
+        for (; p + 8 <= p1; p += 8) {
+            const uint16_t *v8 = kv_cache_v(a->kv, a->layer, seq, p) + kvh * hd;
+            for (int32_t i = 0; i < 8; i++)
                 for (int32_t cc = 0; cc < nc; cc++)
-                    acc[cc] = _mm256_fmadd_ps(w, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + 8 * cc))), acc[cc]);
+                    _mm256_storeu_ps(vbuf + i * hd + 8 * cc, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v8 + i * kv_dim + 8 * cc))));
+            for (int32_t g = 0; g < group; g++) {
+                const int32_t h = kvh * group + g;
+                /* probabilities rounded to fp16, as in attention_rows */
+                float w8[8];
+                _mm256_storeu_ps(w8, _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_mul_ps(_mm256_loadu_ps(sc + (size_t)h * a->n_ctx + p),
+                                                                                   _mm256_set1_ps(inv[g])),
+                                                                     _MM_FROUND_TO_NEAREST_INT)));
+                float *dst = part + ((size_t)c * n_head + h) * hd;
+                __m256 acc[ATT_MAX_CHUNKS];
+                for (int32_t cc = 0; cc < nc; cc++) acc[cc] = _mm256_loadu_ps(dst + 8 * cc);
+                for (int32_t i = 0; i < 8; i++) {
+                    const __m256 w = _mm256_set1_ps(w8[i]);
+                    for (int32_t cc = 0; cc < nc; cc++) acc[cc] = _mm256_fmadd_ps(w, _mm256_loadu_ps(vbuf + i * hd + 8 * cc), acc[cc]);
+                }
+                for (int32_t cc = 0; cc < nc; cc++) _mm256_storeu_ps(dst + 8 * cc, acc[cc]);
             }
-            float *dst = part + ((size_t)c * n_head + h) * hd;
-            for (int32_t cc = 0; cc < nc; cc++) _mm256_storeu_ps(dst + 8 * cc, acc[cc]);
+        }
+        for (const uint16_t *v = NULL; p < p1; p++) {
+            v = kv_next(a, true, seq, p, kvh * hd, v);
+            for (int32_t g = 0; g < group; g++) {
+                const int32_t h = kvh * group + g;
+                const __m256 w = _mm256_set1_ps(celer_fp16_to_fp32(celer_fp32_to_fp16(sc[(size_t)h * a->n_ctx + p] * inv[g])));
+                float *dst = part + ((size_t)c * n_head + h) * hd;
+                for (int32_t cc = 0; cc < nc; cc++)
+                    _mm256_storeu_ps(dst + 8 * cc, _mm256_fmadd_ps(w, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + 8 * cc))),
+                                                                   _mm256_loadu_ps(dst + 8 * cc)));
+            }
         }
     }
     threadpool_barrier(j->pool);
