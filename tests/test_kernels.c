@@ -20,7 +20,7 @@
  * checks it natively. Built with CELER_AVX512_EMULATED (ctest test_kernels_avx512), it
  * checks instead the table an AVX-512 CPU would get, with the AVX-512 entries built from
  * SIMDe's portable intrinsics (tests/kernels_avx512_emulated.c): this CPU's table with
- * quant_kernels_fill_avx512_emulated applied, as kernels.c applies the native fill. */
+ * quant_kernels_fill_avx512{,_k}_emulated applied, as kernels.c applies the native fills. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -55,6 +55,7 @@ static const quant_kernels *fast_kernels(uint32_t type) {
         for (uint32_t t = 0; t < QUANT_TYPE_COUNT; t++)
             if (quant_kernels_get(t)) emulated[t] = *quant_kernels_get(t);
         quant_kernels_fill_avx512_emulated(emulated);
+        quant_kernels_fill_avx512_k_emulated(emulated);
         for (uint32_t t = 0; t < QUANT_TYPE_COUNT; t++)
             if (quant_kernels_get(t) && !same_entry(&emulated[t], quant_kernels_get(t))) emulated_changed++;
         built = true;

@@ -108,6 +108,7 @@ static void fast_init(void) {
         /* CELER_SIMD=avx2 stops here on an AVX-512 machine (for comparisons) */
         if (!(force && strcmp(force, "avx2") == 0) && cpu_has_avx512_vnni()) {
             quant_kernels_fill_avx512(fast);
+            quant_kernels_fill_avx512_k(fast);
             fast_isa = "avx512";
         }
     }
