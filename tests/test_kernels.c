@@ -1,4 +1,4 @@
-/* test_kernels.c: the fast matrix-product kernels (quant_kernels_get, AVX2 on this CPU)
+/* test_kernels.c: the fast matrix-product kernels (quant_kernels_get: AVX2 or AVX-512, as the CPU has)
  * against the scalar reference (quant_kernels_scalar) for every weight type: random
  * weights and activations, shapes that are not multiples of the kernels' tiles (rows,
  * tokens) and several row lengths, sub-ranges of rows written into a wider output with
@@ -14,7 +14,13 @@
  *     additions differs, so the bound is tight (GEMM_TOL);
  *   - the whole fast path (fast quantize_act, then fast gemm): SIMD rounding may put a
  *     value at an exact .5 tie on the other side, one quantization step, so the bound
- *     is looser (PATH_TOL); the quantized activations themselves are compared too. */
+ *     is looser (PATH_TOL); the quantized activations themselves are compared too.
+ *
+ * On a CPU with AVX-512 (and VNNI) quant_kernels_get is the AVX-512 table, so this test
+ * checks it natively. Built with CELER_AVX512_EMULATED (ctest test_kernels_avx512), it
+ * checks instead the table an AVX-512 CPU would get, with the AVX-512 entries built from
+ * SIMDe's portable intrinsics (tests/kernels_avx512_emulated.c): this CPU's table with
+ * quant_kernels_fill_avx512{,_k}_emulated applied, as kernels.c applies the native fills. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -30,6 +36,37 @@
 #include "quant/blocks.h"
 #include "quant/kernels.h"
 #include "quant/quant.h"
+
+#ifdef CELER_AVX512_EMULATED
+#include "quant/kernels_x86.h"
+
+static quant_kernels emulated[QUANT_TYPE_COUNT];
+static int emulated_changed; /* entries the AVX-512 fill changed */
+
+static bool same_entry(const quant_kernels *a, const quant_kernels *b) {
+    return a->quantize_act == b->quantize_act && a->gemm == b->gemm && a->pack_rows == b->pack_rows && a->pack == b->pack &&
+           a->gemm_packed == b->gemm_packed && a->quantize_act_wide == b->quantize_act_wide &&
+           a->gemm_packed_wide == b->gemm_packed_wide;
+}
+
+static const quant_kernels *fast_kernels(uint32_t type) {
+    static bool built;
+    if (!built) {
+        for (uint32_t t = 0; t < QUANT_TYPE_COUNT; t++)
+            if (quant_kernels_get(t)) emulated[t] = *quant_kernels_get(t);
+        quant_kernels_fill_avx512_emulated(emulated);
+        quant_kernels_fill_avx512_k_emulated(emulated);
+        for (uint32_t t = 0; t < QUANT_TYPE_COUNT; t++)
+            if (quant_kernels_get(t) && !same_entry(&emulated[t], quant_kernels_get(t))) emulated_changed++;
+        built = true;
+    }
+    return type < QUANT_TYPE_COUNT && emulated[type].gemm ? &emulated[type] : NULL;
+}
+static const char *fast_isa(void) { return "avx512 (emulated: SIMDe), over the table of this CPU"; }
+#else
+#define fast_kernels quant_kernels_get
+#define fast_isa quant_kernels_isa
+#endif
 
 #define GEMM_TOL 2e-5
 #define PATH_TOL 2e-3
@@ -80,7 +117,7 @@ static void random_k_row(uint32_t type, char *row, int64_t k) {
 static void check_case(uint32_t type, int64_t k, int64_t rows, int64_t n, int64_t r0, int64_t r1) {
     const quant_traits *t = quant_get_traits(type);
     const quant_traits *at = quant_get_traits(t->vec_dot_type);
-    const quant_kernels *fast = quant_kernels_get(type), *ref = quant_kernels_scalar(type);
+    const quant_kernels *fast = fast_kernels(type), *ref = quant_kernels_scalar(type);
     assert_non_null(fast);
     assert_non_null(ref);
     size_t wrow = quant_row_size(type, k), arow = quant_row_size(t->vec_dot_type, k);
@@ -211,15 +248,17 @@ static const uint32_t types[] = {QUANT_F32,  QUANT_F16,  QUANT_BF16, QUANT_Q4_0,
 
 static void test_fast_vs_scalar(void **state) {
     (void)state;
-    printf("kernels: %s\n", quant_kernels_isa());
+    printf("kernels: %s\n", fast_isa());
     for (size_t ti = 0; ti < sizeof(types) / sizeof(types[0]); ti++) {
         uint32_t type = types[ti];
         const quant_traits *t = quant_get_traits(type);
-        const quant_kernels *fast = quant_kernels_get(type), *ref = quant_kernels_scalar(type);
+        const quant_kernels *fast = fast_kernels(type), *ref = quant_kernels_scalar(type);
         assert_non_null(t);
+        assert_non_null(fast);
         bool accelerated = fast->gemm != ref->gemm || fast->quantize_act != ref->quantize_act;
-        printf("  %-5s %s%s%s\n", t->name, accelerated ? "fast kernels vs scalar" : "scalar only (compared with itself)",
-               fast->pack_rows ? ", and the packed layout" : "", fast->gemm_packed_wide ? " with wide activations" : "");
+        printf("  %-5s %s", t->name, accelerated ? "fast kernels vs scalar" : "scalar only (compared with itself)");
+        if (fast->pack_rows) printf(", and the packed layout (%d rows)", fast->pack_rows);
+        printf("%s\n", fast->gemm_packed_wide ? " with wide activations" : "");
         int64_t bs = t->block_size;
         /* Row lengths: one block, a few, and the lengths of real models (576, 1536, 4096). */
         const int64_t ks[] = {bs, 3 * bs, bs * ((576 + bs - 1) / bs), bs * ((1536 + bs - 1) / bs), bs * ((4096 + bs - 1) / bs)};
@@ -236,9 +275,21 @@ static void test_fast_vs_scalar(void **state) {
     }
 }
 
+#ifdef CELER_AVX512_EMULATED
+/* The emulated fill changed the table (a fill that did nothing would test nothing new). */
+static void test_avx512_fill_changes_table(void **state) {
+    (void)state;
+    (void)fast_kernels(QUANT_Q8_0);
+    assert_true(emulated_changed > 0);
+}
+#endif
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fast_vs_scalar),
+#ifdef CELER_AVX512_EMULATED
+        cmocka_unit_test(test_avx512_fill_changes_table),
+#endif
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,5 +1,8 @@
 /* kernels.c: the kernel tables and their run-time choice (see kernels.h). The scalar
- * table is the reference: the traits' quantize_row and vec_dot. */
+ * table is the reference: the traits' quantize_row and vec_dot. On x86 the AVX2 entries
+ * replace it where the CPU has AVX2, FMA and F16C, and the AVX-512 entries replace some
+ * of those where it also has AVX-512 F/BW/VL/DQ and VNNI (CELER_SIMD=avx2 keeps the AVX2
+ * table, CELER_SIMD=scalar the scalar one). */
 #include "quant/kernels.h"
 
 #include <pthread.h>
@@ -27,6 +30,20 @@ static bool cpu_has_avx2_fma_f16c(void) {
     if (__get_cpuid_max(0, NULL) < 7) return false;
     __cpuid_count(7, 0, a, b, c, d);
     return b & (1u << 5); /* AVX2 */
+}
+
+/* AVX-512 F, DQ, BW, VL and VNNI present, and the OS saves the opmask and zmm registers
+ * (XCR0 bits 5, 6 and 7, with the xmm and ymm bits 1 and 2); asked after the AVX2 check. */
+static bool cpu_has_avx512_vnni(void) {
+    unsigned a, b, c, d;
+    if (__get_cpuid_max(0, NULL) < 7) return false;
+    __cpuid_count(7, 0, a, b, c, d);
+    const bool f = b & (1u << 16), dq = b & (1u << 17), bw = b & (1u << 30), vl = b & (1u << 31), vnni = c & (1u << 11);
+    if (!(f && dq && bw && vl && vnni)) return false;
+    unsigned xcr0_lo, xcr0_hi;
+    __asm__ volatile("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
+    (void)xcr0_hi;
+    return (xcr0_lo & 0xe6u) == 0xe6u;
 }
 #endif
 
@@ -88,6 +105,12 @@ static void fast_init(void) {
         quant_kernels_fill_avx2(fast);
         quant_kernels_fill_avx2_k(fast);
         fast_isa = "avx2";
+        /* CELER_SIMD=avx2 stops here on an AVX-512 machine (for comparisons) */
+        if (!(force && strcmp(force, "avx2") == 0) && cpu_has_avx512_vnni()) {
+            quant_kernels_fill_avx512(fast);
+            quant_kernels_fill_avx512_k(fast);
+            fast_isa = "avx512";
+        }
     }
 #endif
 #ifdef CELER_KERNELS_NEON

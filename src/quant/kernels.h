@@ -1,6 +1,7 @@
 /* kernels.h: the fast paths behind the matrix products, one table per weight type,
- * chosen once at run time from what the CPU supports (AVX2+FMA+F16C on x86, NEON on
- * AArch64, else scalar).
+ * chosen once at run time from what the CPU supports (AVX2+FMA+F16C on x86, with some
+ * entries replaced by AVX-512 ones where the CPU has AVX-512 F/BW/VL/DQ and VNNI; NEON
+ * on AArch64; else scalar).
  *
  * A matrix product y = x · Wᵀ (W: rows x k of weight type T) runs as:
  *   1. each activation row x_t (k floats) is quantized to T's vec_dot_type with
@@ -20,7 +21,10 @@
  * The scalar table (quant_kernels_scalar) does exactly the reference: quantize_row and
  * vec_dot from the traits table, so it is the truth the fast ones are tested against
  * (tests/test_kernels.c: fast vs scalar per type, random shapes, normalized error).
- * CELER_SIMD=scalar in the environment forces the scalar table (for comparisons). */
+ * CELER_SIMD=scalar in the environment forces the scalar table, CELER_SIMD=avx2 the AVX2
+ * one on an AVX-512 machine (for comparisons). The AVX-512 entries are also tested on
+ * machines without AVX-512: test_kernels_avx512 builds them against SIMDe's portable
+ * intrinsics (kernels_x86.h). */
 #ifndef CELER_QUANT_KERNELS_H
 #define CELER_QUANT_KERNELS_H
 
@@ -65,7 +69,7 @@ const quant_kernels *quant_kernels_get(uint32_t type);
 /* The scalar reference kernels (always available); NULL as above. */
 const quant_kernels *quant_kernels_scalar(uint32_t type);
 
-/* "avx2", "neon" or "scalar": what quant_kernels_get picked. */
+/* "avx512", "avx2", "neon" or "scalar": what quant_kernels_get picked. */
 const char *quant_kernels_isa(void);
 
 #endif
