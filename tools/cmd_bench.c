@@ -23,6 +23,7 @@
 
 #include "celer.h"
 #include "cli.h"
+#include "core/hugemem.h"
 
 #define BENCH_DEFAULT_ANSWER 2000
 #define BENCH_MAX_OPS 64
@@ -264,7 +265,8 @@ static double probe_pass(probe_slice *slices, int32_t n_threads, bool init) {
  * passes within about a second; 0 if it could not run. */
 static double probe_bandwidth(int32_t n_threads) {
     size_t n = (size_t)BENCH_PROBE_MIB * 1024 * 1024 / sizeof(double);
-    double *a = malloc(n * sizeof(double)), *b = malloc(n * sizeof(double)), *c = malloc(n * sizeof(double));
+    /* on huge pages where the kernel gives them, as the weights and the KV cache are */
+    double *a = celer_alloc_huge(n * sizeof(double)), *b = celer_alloc_huge(n * sizeof(double)), *c = celer_alloc_huge(n * sizeof(double));
     probe_slice *slices = calloc((size_t)n_threads, sizeof(probe_slice));
     double best = 0.0;
     if (a && b && c && slices) {

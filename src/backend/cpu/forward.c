@@ -15,6 +15,7 @@
 #include "backend/backend.h"
 #include "backend/cpu/ops.h"
 #include "core/half.h"
+#include "core/hugemem.h"
 #include "core/timer.h"
 #include "quant/kernels.h"
 #include "quant/quant.h"
@@ -131,45 +132,60 @@ static void release_mapped(const model *m, const void *p, size_t n) {
     if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
 }
 
-/* Replaces t by a repacked copy when its kernels have a packed layout, and drops the
- * file's pages of it. */
-static celer_status pack_tensor(backend *b, model_tensor *t, celer_error *err) {
+/* Bytes of t's repacked copy (0: its kernels have no packed layout), rounded up to 64. */
+static size_t packed_size(const model_tensor *t) {
     const quant_kernels *kern = quant_kernels_get(t->type);
-    if (!kern || kern->pack_rows <= 0) return CELER_OK;
-    size_t bytes = quant_kernels_packed_bytes(kern, t->ne[1], t->row_bytes);
-    void *buf = aligned_alloc(64, (bytes + 63) / 64 * 64);
-    if (!buf) return celer_error_set(err, CELER_ERR_NOMEM, "cpu backend: out of memory repacking %s (%zu bytes)", t->name, bytes);
-    kern->pack(t->data, t->row_bytes, t->ne[1], t->ne[0], buf);
-    release_mapped(b->m, t->data, t->row_bytes * (size_t)t->ne[1]);
-    b->packed[b->n_packed++] = buf;
-    t->data = buf;
-    t->pack_rows = kern->pack_rows;
-    return CELER_OK;
+    if (!kern || kern->pack_rows <= 0) return 0;
+    return (quant_kernels_packed_bytes(kern, t->ne[1], t->row_bytes) + 63) / 64 * 64;
 }
 
-/* The model's matrices as the kernels read them; CELER_REPACK=0 in the environment keeps
- * the file layout (for comparisons). */
+/* Replaces t by a repacked copy at dst (packed_size(t) bytes) and drops the file's pages
+ * of it. */
+static void pack_tensor(backend *b, model_tensor *t, char *dst) {
+    const quant_kernels *kern = quant_kernels_get(t->type);
+    kern->pack(t->data, t->row_bytes, t->ne[1], t->ne[0], dst);
+    release_mapped(b->m, t->data, t->row_bytes * (size_t)t->ne[1]);
+    t->data = dst;
+    t->pack_rows = kern->pack_rows;
+}
+
+/* The model's matrices as the kernels read them: the repacked copies in one buffer of
+ * huge pages (core/hugemem.h), in the order a forward reads them. CELER_REPACK=0 in the
+ * environment keeps the file layout (for comparisons). */
 static celer_status pack_weights(backend *b, celer_error *err) {
     const model *m = b->m;
     int32_t n_layer = m->hp.n_layer;
     b->layers = malloc((size_t)n_layer * sizeof(*b->layers));
-    b->packed = calloc((size_t)n_layer * 7 + 1, sizeof(void *));
+    b->packed = calloc(1, sizeof(void *));
     if (!b->layers || !b->packed) return celer_error_set(err, CELER_ERR_NOMEM, "cpu backend: out of memory");
     memcpy(b->layers, m->layers, (size_t)n_layer * sizeof(*b->layers));
     b->output = m->output;
     const char *env = getenv("CELER_REPACK");
     if (env && strcmp(env, "0") == 0) return CELER_OK;
+    size_t total = packed_size(&b->output);
+    for (int32_t il = 0; il < n_layer; il++) {
+        model_layer *l = &b->layers[il];
+        model_tensor *mats[] = {&l->wq, &l->wk, &l->wv, &l->wo, &l->w_gate, &l->w_up, &l->w_down};
+        for (size_t i = 0; i < sizeof(mats) / sizeof(mats[0]); i++) total += packed_size(mats[i]);
+    }
+    if (total == 0) return CELER_OK;
+    char *arena = celer_alloc_huge(total);
+    if (!arena) return celer_error_set(err, CELER_ERR_NOMEM, "cpu backend: out of memory repacking the weights (%zu bytes)", total);
+    b->packed[b->n_packed++] = arena;
     for (int32_t il = 0; il < n_layer; il++) {
         model_layer *l = &b->layers[il];
         model_tensor *mats[] = {&l->wq, &l->wk, &l->wv, &l->wo, &l->w_gate, &l->w_up, &l->w_down};
         for (size_t i = 0; i < sizeof(mats) / sizeof(mats[0]); i++) {
-            celer_status st = pack_tensor(b, mats[i], err);
-            if (st != CELER_OK) return st;
+            size_t n = packed_size(mats[i]);
+            if (n == 0) continue;
+            pack_tensor(b, mats[i], arena);
+            arena += n;
         }
     }
     /* A tied head is also the embedding table: embed() reads its few rows per batch from
      * the file, which brings back just those pages. */
-    return pack_tensor(b, &b->output, err);
+    if (packed_size(&b->output) > 0) pack_tensor(b, &b->output, arena);
+    return CELER_OK;
 }
 
 /* The one-job decode step's fixed parts: each layer's products and outputs (the
