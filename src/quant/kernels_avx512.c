@@ -40,21 +40,16 @@
  * Build. Natively, <immintrin.h> and the -mavx512* flags (CMakeLists.txt). With
  * CELER_AVX512_EMULATED, SIMDe's implementations of the same intrinsics (portable C, or
  * the host's AVX2 where the build targets it) and no AVX-512 flag: that build is what
- * tests/test_kernels.c checks as test_kernels_avx512 on a machine without AVX-512. The
- * few intrinsics SIMDe 0.7.4 lacks are defined below from 256-bit halves (emulated
- * build only). */
+ * tests/test_kernels.c checks as test_kernels_avx512 on a machine without AVX-512 (the
+ * switch, and the few intrinsics SIMDe 0.7.4 lacks, are in simd_avx512.h). */
 #include "quant/kernels_x86.h"
 
 #if defined(CELER_KERNELS_X86) || defined(CELER_AVX512_EMULATED)
 
 #ifdef CELER_AVX512_EMULATED
-#define SIMDE_ENABLE_NATIVE_ALIASES
-#include <simde/x86/avx512.h>
-#include <simde/x86/f16c.h>
 #define quant_kernels_fill_avx512 quant_kernels_fill_avx512_emulated
-#else
-#include <immintrin.h>
 #endif
+#include "quant/simd_avx512.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -62,22 +57,6 @@
 
 #include "core/half.h"
 #include "quant/blocks.h"
-
-#define INLINE static inline __attribute__((always_inline))
-
-#ifdef CELER_AVX512_EMULATED
-/* Not in SIMDe 0.7.4: built from two 256-bit halves (the same results lane by lane). */
-INLINE __m512 emu_mm512_cvtepi32_ps(__m512i v) {
-    const __m256 lo = _mm256_cvtepi32_ps(_mm512_castsi512_si256(v)), hi = _mm256_cvtepi32_ps(_mm512_extracti64x4_epi64(v, 1));
-    return _mm512_insertf32x8(_mm512_castps256_ps512(lo), hi, 1);
-}
-INLINE __m512 emu_mm512_cvtph_ps(__m256i h) {
-    const __m256 lo = _mm256_cvtph_ps(_mm256_castsi256_si128(h)), hi = _mm256_cvtph_ps(_mm256_extracti128_si256(h, 1));
-    return _mm512_insertf32x8(_mm512_castps256_ps512(lo), hi, 1);
-}
-#define _mm512_cvtepi32_ps emu_mm512_cvtepi32_ps
-#define _mm512_cvtph_ps emu_mm512_cvtph_ps
-#endif
 
 enum { PACK = 16, TILE_T = 8 };
 /* How far ahead of the chunk being read its successors are prefetched (a group's chunks

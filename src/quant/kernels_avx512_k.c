@@ -25,35 +25,15 @@
 #if defined(CELER_KERNELS_X86) || defined(CELER_AVX512_EMULATED)
 
 #ifdef CELER_AVX512_EMULATED
-#define SIMDE_ENABLE_NATIVE_ALIASES
-#include <simde/x86/avx512.h>
-#include <simde/x86/f16c.h>
 #define quant_kernels_fill_avx512_k quant_kernels_fill_avx512_k_emulated
-#else
-#include <immintrin.h>
 #endif
+#include "quant/simd_avx512.h"
 
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "quant/blocks.h"
-
-#define INLINE static inline __attribute__((always_inline))
-
-#ifdef CELER_AVX512_EMULATED
-/* Not in SIMDe 0.7.4: built from two 256-bit halves (the same results lane by lane). */
-INLINE __m512 emu_mm512_cvtepi32_ps(__m512i v) {
-    const __m256 lo = _mm256_cvtepi32_ps(_mm512_castsi512_si256(v)), hi = _mm256_cvtepi32_ps(_mm512_extracti64x4_epi64(v, 1));
-    return _mm512_insertf32x8(_mm512_castps256_ps512(lo), hi, 1);
-}
-INLINE __m512 emu_mm512_cvtph_ps(__m256i h) {
-    const __m256 lo = _mm256_cvtph_ps(_mm256_castsi256_si128(h)), hi = _mm256_cvtph_ps(_mm256_extracti128_si256(h, 1));
-    return _mm512_insertf32x8(_mm512_castps256_ps512(lo), hi, 1);
-}
-#define _mm512_cvtepi32_ps emu_mm512_cvtepi32_ps
-#define _mm512_cvtph_ps emu_mm512_cvtph_ps
-#endif
 
 enum { PACK = 16, TILE_T = 4 };
 #define PREFETCH_BYTES 2048
