@@ -1,5 +1,8 @@
 /* hugemem.h: large buffers that the hot loops stream through (the CPU backend's packed
- * weights, the KV cache), placed where the kernel can back them with 2 MiB pages.
+ * weights; bench's bandwidth probe), placed where the kernel can back them with 2 MiB
+ * pages. Not the KV cache: it is written a little at a time, and a prompt's first write
+ * to a layer would fault in and zero a whole 2 MiB page (about 8 ms more time to first
+ * token, measured; at times a compaction stall).
  *
  * A decode step reads every weight once; with 4 KiB pages that is a TLB miss and a page
  * walk every 4 KiB (about 24,000 per token for a 100 MB model). Linux gives anonymous
