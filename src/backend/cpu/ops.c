@@ -156,7 +156,6 @@ void cpu_matmul_job_init(cpu_matmul_job *j, const cpu_matmul_out *outs, int n_ou
         }
         j->act_of_out[i] = a;
     }
-    j->act_bytes = next;
     if (swiglu) CHECK(n_out == 2 && outs[0].w->ne[1] == outs[1].w->ne[1]);
     int units_of = swiglu ? 1 : n_out; /* swiglu: a unit of the gate does the up rows too */
     j->n_threads = n_threads;
@@ -300,6 +299,19 @@ static inline const uint16_t *kv_next(const cpu_attention_args *a, bool v, int32
     return (v ? kv_cache_v : kv_cache_k)(a->kv, a->layer, seq, p) + off;
 }
 
+/* n <= 8 keys (v false) or values of KV head kvh from position p on, p a multiple of 8
+ * (one block), converted from fp16 into dst: row i at dst + i * 8 * nc. */
+static inline __attribute__((always_inline)) void kv_rows_f32(const cpu_attention_args *a, bool v, int32_t seq, int32_t p, int32_t kvh,
+                                                              int32_t n, float *dst, const int32_t nc) {
+    const size_t stride = (size_t)a->hp->n_head_kv * a->hp->head_dim;
+    const uint16_t *row = (v ? kv_cache_v : kv_cache_k)(a->kv, a->layer, seq, p) + (size_t)kvh * 8 * nc;
+    for (int32_t i = 0; i < n; i++) {
+#pragma GCC unroll 16
+        for (int32_t c = 0; c < nc; c++)
+            _mm256_storeu_ps(dst + (size_t)i * 8 * nc + 8 * c, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(row + i * stride + 8 * c))));
+    }
+}
+
 /* Scores of one fp16 key row against the group's queries: s[g * stride] = scale qf_g · k,
  * with m[g] raised to the largest score seen. */
 static inline __attribute__((always_inline)) void key_scores(const uint16_t *k, const float *qf, int32_t group, int32_t nc,
@@ -358,11 +370,7 @@ static inline __attribute__((always_inline)) void attention_job_body(const cpu_a
     const __m256 scv = _mm256_set1_ps(scale);
     int32_t p = 0;
     for (; p + 8 <= n_pos; p += 8) {
-        const uint16_t *k8 = kv_cache_k(a->kv, a->layer, seq, p) + kvh * hd;
-        for (int32_t i = 0; i < 8; i++) {
-            const uint16_t *k = k8 + i * (size_t)hp->n_head_kv * hd;
-            for (int32_t c = 0; c < nc; c++) _mm256_storeu_ps(kbuf + i * hd + 8 * c, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k + 8 * c))));
-        }
+        kv_rows_f32(a, false, seq, p, kvh, 8, kbuf, nc);
         for (int32_t g = 0; g < group; g++) {
             __m256 sv = _mm256_mul_ps(scores8(qf + g * hd, kbuf, hd, nc), scv);
             _mm256_storeu_ps(scores + g * a->n_ctx + p, sv);
@@ -409,12 +417,7 @@ static inline __attribute__((always_inline)) void attention_job_body(const cpu_a
         float vbuf[8 * CPU_ATTENTION_MAX_HEAD_DIM];
         int32_t p0 = 0;
         for (; p0 + 8 <= n_pos; p0 += 8) {
-            const uint16_t *v8 = kv_cache_v(a->kv, a->layer, seq, p0) + kvh * hd;
-            for (int32_t i = 0; i < 8; i++) {
-                const uint16_t *v = v8 + i * (size_t)hp->n_head_kv * hd;
-#pragma GCC unroll 16
-                for (int32_t c = 0; c < nc; c++) _mm256_storeu_ps(vbuf + i * hd + 8 * c, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + 8 * c))));
-            }
+            kv_rows_f32(a, true, seq, p0, kvh, 8, vbuf, nc);
             for (int32_t g = 0; g < group; g++) {
                 const float *sg = scores + g * a->n_ctx + p0;
                 __m256 acc[ATT_MAX_CHUNKS];
@@ -503,15 +506,9 @@ static inline __attribute__((always_inline)) void attention_tile_body(const cpu_
     /* 1. scores, 8 keys at a time */
     for (int32_t p = 0; p < max_pos; p += 8) {
         const int32_t nk = max_pos - p < 8 ? max_pos - p : 8;
-        const uint16_t *k8 = kv_cache_k(a->kv, a->layer, seq, p) + kvh * hd;
-        for (int32_t j = 0; j < 8; j++) {
-            if (j < nk) {
-                const uint16_t *k = k8 + j * (size_t)hp->n_head_kv * hd;
-                for (int32_t c = 0; c < nc; c++) _mm256_storeu_ps(buf + j * hd + 8 * c, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k + 8 * c))));
-            } else {
-                for (int32_t c = 0; c < nc; c++) _mm256_storeu_ps(buf + j * hd + 8 * c, _mm256_setzero_ps());
-            }
-        }
+        kv_rows_f32(a, false, seq, p, kvh, nk, buf, nc);
+        for (int32_t j = nk; j < 8; j++)
+            for (int32_t c = 0; c < nc; c++) _mm256_storeu_ps(buf + j * hd + 8 * c, _mm256_setzero_ps());
         for (int32_t r = 0; r < rows; r++) {
             const int32_t i = r / group;
             if (p >= n_pos[i]) continue;
@@ -556,12 +553,7 @@ static inline __attribute__((always_inline)) void attention_tile_body(const cpu_
     for (int32_t i = 0; i < rows * hd; i++) accbuf[i] = 0.0f;
     for (int32_t p = 0; p < max_pos; p += 8) {
         const int32_t nk = max_pos - p < 8 ? max_pos - p : 8;
-        const uint16_t *v8 = kv_cache_v(a->kv, a->layer, seq, p) + kvh * hd;
-        for (int32_t j = 0; j < nk; j++) {
-            const uint16_t *v = v8 + j * (size_t)hp->n_head_kv * hd;
-#pragma GCC unroll 16
-            for (int32_t c = 0; c < nc; c++) _mm256_storeu_ps(buf + j * hd + 8 * c, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + 8 * c))));
-        }
+        kv_rows_f32(a, true, seq, p, kvh, nk, buf, nc);
         for (int32_t r = 0; r < rows; r++) {
             const int32_t np = n_pos[r / group];
             if (p >= np) continue;
@@ -699,7 +691,6 @@ static void attention_split(void *ctx, int ith, int nth) {
     const int32_t hd = hp->head_dim, nc = hd / 8, group = hp->n_head / hp->n_head_kv, n_head = hp->n_head, S = j->chunks;
     /* chunks of a multiple of 8 positions, so 8-key groups start at multiples of 8 */
     const int32_t seq = a->seq_id[0], n_pos = a->pos[0] + 1, len = ((n_pos + S - 1) / S + 7) / 8 * 8;
-    const size_t kv_dim = (size_t)hp->n_head_kv * hd;
     const float scale = 1.0f / sqrtf((float)hd);
     float *sc = a->scores, *part = sc + (size_t)n_head * a->n_ctx, *mx = part + (size_t)S * n_head * hd, *sm = mx + (size_t)S * n_head;
     const int32_t items = hp->n_head_kv * S;
@@ -715,10 +706,7 @@ static void attention_split(void *ctx, int ith, int nth) {
         for (int32_t g = 0; g < group; g++) m8[g] = _mm256_set1_ps(-INFINITY);
         int32_t p = p0;
         for (; p + 8 <= p1; p += 8) {
-            const uint16_t *k8 = kv_cache_k(a->kv, a->layer, seq, p) + kvh * hd;
-            for (int32_t i = 0; i < 8; i++)
-                for (int32_t cc = 0; cc < nc; cc++)
-                    _mm256_storeu_ps(kbuf + i * hd + 8 * cc, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k8 + i * kv_dim + 8 * cc))));
+            kv_rows_f32(a, false, seq, p, kvh, 8, kbuf, nc);
             for (int32_t g = 0; g < group; g++) {
                 const __m256 sv = _mm256_mul_ps(scores8(qf + g * hd, kbuf, hd, nc), _mm256_set1_ps(scale));
                 _mm256_storeu_ps(sk + (size_t)g * a->n_ctx + p, sv);
@@ -778,10 +766,7 @@ static void attention_split(void *ctx, int ith, int nth) {
         float vbuf[8 * CPU_ATTENTION_MAX_HEAD_DIM];
         int32_t p = p0;
         for (; p + 8 <= p1; p += 8) {
-            const uint16_t *v8 = kv_cache_v(a->kv, a->layer, seq, p) + kvh * hd;
-            for (int32_t i = 0; i < 8; i++)
-                for (int32_t cc = 0; cc < nc; cc++)
-                    _mm256_storeu_ps(vbuf + i * hd + 8 * cc, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v8 + i * kv_dim + 8 * cc))));
+            kv_rows_f32(a, true, seq, p, kvh, 8, vbuf, nc);
             for (int32_t g = 0; g < group; g++) {
                 const int32_t h = kvh * group + g;
                 /* probabilities rounded to fp16, as in attention_rows */

@@ -38,11 +38,12 @@ typedef struct {
 } cpu_matmul_out;
 void cpu_matmul_fused(threadpool *pool, const cpu_matmul_out *outs, int n_out, const float *x, int64_t n, void *scratch, bool swiglu);
 
-/* The same products as one step of a larger thread-pool job (the decode step runs each
- * layer inside one job, with barriers between its steps). Set up with
- * cpu_matmul_job_init before the job; inside it, every thread quantizes the activation
- * into its own buffer (cpu_matmul_job_quantize, act_bytes bytes: no hand-off between
- * threads) and then takes units of rows with cpu_matmul_job_work until none are left;
+/* The same products as one step of a larger thread-pool job (a decode step runs as one
+ * job, with barriers between its steps). Set up with cpu_matmul_job_init before the job;
+ * inside it, every thread quantizes the activation into its own buffer
+ * (cpu_matmul_job_quantize; cpu_matmul_scratch_bytes summed over the products: no
+ * hand-off between threads) and then takes units of rows with cpu_matmul_job_work until
+ * none are left;
  * the caller's barrier ends the step. residual (n, rows), when not NULL (one product):
  * residual += y on each unit's rows, as the unit finishes. Activations are quantized
  * plainly (never wide) for n <= CPU_MATMUL_STREAM_MAX_TOKENS. */
@@ -59,7 +60,6 @@ typedef struct {
     bool act_wide[CPU_MATMUL_MAX_OUT];
     size_t act_row_bytes[CPU_MATMUL_MAX_OUT];
     size_t act_off[CPU_MATMUL_MAX_OUT];
-    size_t act_bytes;
     const quant_kernels *act_kernels[CPU_MATMUL_MAX_OUT]; /* one whose quantize_act makes act_type */
     int act_of_out[CPU_MATMUL_MAX_OUT];
     const quant_kernels *kernels[CPU_MATMUL_MAX_OUT];
