@@ -58,7 +58,8 @@
 #include "core/half.h"
 #include "quant/blocks.h"
 
-enum { PACK = 16, TILE_T = 8 };
+enum { PACK = AVX512_PACK, TILE_T = 8 };
+_Static_assert((int)TILE_T <= (int)AVX512_MAX_TILE, "a tile wider than avx512_gemm_groups takes");
 /* How far ahead of the chunk being read its successors are prefetched (a group's chunks
  * are contiguous, and groups follow each other). */
 #define PREFETCH_BYTES 2048
@@ -239,40 +240,17 @@ PTILE_FNS(K_Q5_1)
 PTILE_FNS(K_Q8_0)
 PTILE_FNS(K_IQ4_NL)
 
-typedef void (*ptile_fn)(int64_t nb, const char *gw, const char *a, size_t arb, __m512 out[TILE_T]);
+typedef avx512_tile_fn ptile_fn;
 
 /* Groups from r0 / PACK while they hold rows below r1, tokens TILE_T at a time; the rows
  * of a last partial group past r1 are not written. */
-static void gemm_packed_groups(const ptile_fn fns[TILE_T], int64_t k, const void *w, size_t w_row_bytes, int64_t r0, int64_t r1,
-                               const void *act, size_t act_row_bytes, int64_t n, float *y, int64_t ldy) {
-    const int64_t nb = k / 32;
-    for (int64_t g = r0 / PACK; g * PACK < r1; g++) {
-        const char *gw = (const char *)w + g * PACK * (int64_t)w_row_bytes;
-        const int64_t row = g * PACK, valid = r1 - row < PACK ? r1 - row : PACK;
-        for (int64_t t = 0; t < n; t += TILE_T) {
-            const int rt = n - t < TILE_T ? (int)(n - t) : TILE_T;
-            __m512 out[TILE_T];
-            fns[rt - 1](nb, gw, (const char *)act + t * (int64_t)act_row_bytes, act_row_bytes, out);
-            for (int i = 0; i < rt; i++) {
-                float *dst = y + (t + i) * ldy + row;
-                if (valid == PACK) {
-                    _mm512_storeu_ps(dst, out[i]);
-                } else {
-                    float tmp[PACK];
-                    _mm512_storeu_ps(tmp, out[i]);
-                    memcpy(dst, tmp, (size_t)valid * sizeof(float));
-                }
-            }
-        }
-    }
-}
 
 #define PGEMM_FN(name, kind)                                                                                               \
     static void gemm_packed_##name(int64_t k, const void *w, size_t wrb, int64_t r0, int64_t r1, const void *a, size_t arb, \
                                    int64_t n, float *y, int64_t ldy) {                                                    \
         static const ptile_fn fns[TILE_T] = {ptile_##kind##_1, ptile_##kind##_2, ptile_##kind##_3, ptile_##kind##_4,       \
                                              ptile_##kind##_5, ptile_##kind##_6, ptile_##kind##_7, ptile_##kind##_8};      \
-        gemm_packed_groups(fns, k, w, wrb, r0, r1, a, arb, n, y, ldy);                                                     \
+        avx512_gemm_groups(fns, TILE_T, k / 32, w, wrb, r0, r1, a, arb, n, y, ldy);                                        \
     }                                                                                                                      \
     static void pack_##name(const void *w, size_t wrb, int64_t rows, int64_t k, void *dst) {                               \
         pack_rows(kind, w, wrb, rows, k, dst);                                                                             \
@@ -284,26 +262,14 @@ PGEMM_FN(q5_1, K_Q5_1)
 PGEMM_FN(q8_0, K_Q8_0)
 PGEMM_FN(iq4_nl, K_IQ4_NL)
 
-/* The packed layout of this file for an entry whose quantize_act (the reference's bytes)
- * and gemm are kept; the wide activations of the AVX2 layout go with it. */
-static void set_packed(quant_kernels *e, void (*pack)(const void *, size_t, int64_t, int64_t, void *),
-                       void (*gemm_packed)(int64_t, const void *, size_t, int64_t, int64_t, const void *, size_t, int64_t, float *,
-                                           int64_t)) {
-    if (!e->gemm || !e->quantize_act) return;
-    e->pack_rows = PACK;
-    e->pack = pack;
-    e->gemm_packed = gemm_packed;
-    e->quantize_act_wide = NULL;
-    e->gemm_packed_wide = NULL;
-}
 
 void quant_kernels_fill_avx512(quant_kernels table[QUANT_TYPE_COUNT]) {
-    set_packed(&table[QUANT_Q4_0], pack_q4_0, gemm_packed_q4_0);
-    set_packed(&table[QUANT_Q4_1], pack_q4_1, gemm_packed_q4_1);
-    set_packed(&table[QUANT_Q5_0], pack_q5_0, gemm_packed_q5_0);
-    set_packed(&table[QUANT_Q5_1], pack_q5_1, gemm_packed_q5_1);
-    set_packed(&table[QUANT_Q8_0], pack_q8_0, gemm_packed_q8_0);
-    set_packed(&table[QUANT_IQ4_NL], pack_iq4_nl, gemm_packed_iq4_nl);
+    avx512_set_packed(&table[QUANT_Q4_0], pack_q4_0, gemm_packed_q4_0);
+    avx512_set_packed(&table[QUANT_Q4_1], pack_q4_1, gemm_packed_q4_1);
+    avx512_set_packed(&table[QUANT_Q5_0], pack_q5_0, gemm_packed_q5_0);
+    avx512_set_packed(&table[QUANT_Q5_1], pack_q5_1, gemm_packed_q5_1);
+    avx512_set_packed(&table[QUANT_Q8_0], pack_q8_0, gemm_packed_q8_0);
+    avx512_set_packed(&table[QUANT_IQ4_NL], pack_iq4_nl, gemm_packed_iq4_nl);
 }
 
 #endif

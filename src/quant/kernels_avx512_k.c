@@ -35,7 +35,8 @@
 
 #include "quant/blocks.h"
 
-enum { PACK = 16, TILE_T = 4 };
+enum { PACK = AVX512_PACK, TILE_T = 4 };
+_Static_assert((int)TILE_T <= (int)AVX512_MAX_TILE, "a tile wider than avx512_gemm_groups takes");
 #define PREFETCH_BYTES 2048
 
 enum { KQ4, KQ5, KQ6 };
@@ -257,37 +258,14 @@ KTILE_FNS(KQ4)
 KTILE_FNS(KQ5)
 KTILE_FNS(KQ6)
 
-typedef void (*ktile_fn)(int64_t nsb, const char *gw, const char *a, size_t arb, __m512 out[TILE_T]);
+typedef avx512_tile_fn ktile_fn;
 
-static void gemm_k_groups(const ktile_fn fns[TILE_T], int64_t k, const void *w, size_t w_row_bytes, int64_t r0, int64_t r1,
-                          const void *act, size_t act_row_bytes, int64_t n, float *y, int64_t ldy) {
-    const int64_t nsb = k / QK_K;
-    for (int64_t g = r0 / PACK; g * PACK < r1; g++) {
-        const char *gw = (const char *)w + g * PACK * (int64_t)w_row_bytes;
-        const int64_t row = g * PACK, valid = r1 - row < PACK ? r1 - row : PACK;
-        for (int64_t t = 0; t < n; t += TILE_T) {
-            const int rt = n - t < TILE_T ? (int)(n - t) : TILE_T;
-            __m512 out[TILE_T];
-            fns[rt - 1](nsb, gw, (const char *)act + t * (int64_t)act_row_bytes, act_row_bytes, out);
-            for (int i = 0; i < rt; i++) {
-                float *dst = y + (t + i) * ldy + row;
-                if (valid == PACK) {
-                    _mm512_storeu_ps(dst, out[i]);
-                } else {
-                    float tmp[PACK];
-                    _mm512_storeu_ps(tmp, out[i]);
-                    memcpy(dst, tmp, (size_t)valid * sizeof(float));
-                }
-            }
-        }
-    }
-}
 
 #define KGEMM_FN(name, kind)                                                                                               \
     static void gemm_packed_##name(int64_t k, const void *w, size_t wrb, int64_t r0, int64_t r1, const void *a, size_t arb, \
                                    int64_t n, float *y, int64_t ldy) {                                                    \
         static const ktile_fn fns[TILE_T] = {ktile_##kind##_1, ktile_##kind##_2, ktile_##kind##_3, ktile_##kind##_4};      \
-        gemm_k_groups(fns, k, w, wrb, r0, r1, a, arb, n, y, ldy);                                                          \
+        avx512_gemm_groups(fns, TILE_T, k / QK_K, w, wrb, r0, r1, a, arb, n, y, ldy);                                      \
     }                                                                                                                      \
     static void pack_##name(const void *w, size_t wrb, int64_t rows, int64_t k, void *dst) {                               \
         pack_k(kind, w, wrb, rows, k, dst);                                                                                \
@@ -296,22 +274,11 @@ KGEMM_FN(q4_K, KQ4)
 KGEMM_FN(q5_K, KQ5)
 KGEMM_FN(q6_K, KQ6)
 
-/* The packed layout of this file for an entry whose quantize_act (Q8_K) and gemm are kept. */
-static void set_packed(quant_kernels *e, void (*pack)(const void *, size_t, int64_t, int64_t, void *),
-                       void (*gemm_packed)(int64_t, const void *, size_t, int64_t, int64_t, const void *, size_t, int64_t, float *,
-                                           int64_t)) {
-    if (!e->gemm || !e->quantize_act) return;
-    e->pack_rows = PACK;
-    e->pack = pack;
-    e->gemm_packed = gemm_packed;
-    e->quantize_act_wide = NULL;
-    e->gemm_packed_wide = NULL;
-}
 
 void quant_kernels_fill_avx512_k(quant_kernels table[QUANT_TYPE_COUNT]) {
-    set_packed(&table[QUANT_Q4_K], pack_q4_K, gemm_packed_q4_K);
-    set_packed(&table[QUANT_Q5_K], pack_q5_K, gemm_packed_q5_K);
-    set_packed(&table[QUANT_Q6_K], pack_q6_K, gemm_packed_q6_K);
+    avx512_set_packed(&table[QUANT_Q4_K], pack_q4_K, gemm_packed_q4_K);
+    avx512_set_packed(&table[QUANT_Q5_K], pack_q5_K, gemm_packed_q5_K);
+    avx512_set_packed(&table[QUANT_Q6_K], pack_q6_K, gemm_packed_q6_K);
 }
 
 #endif
